@@ -1,0 +1,1 @@
+"""The demo bank: the Django project that shows the event store at work."""

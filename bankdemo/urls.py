@@ -1,0 +1,11 @@
+"""URLs of the demo project."""
+
+from django.contrib import admin
+from django.urls import path
+
+from bankdemo import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("admin/", admin.site.urls),
+]
