@@ -1,0 +1,1 @@
+"""A Django app that turns PostgreSQL or SQLite into an append-only, tamper-evident event store."""

@@ -1,0 +1,9 @@
+"""App configuration for the event store."""
+
+from django.apps import AppConfig
+
+
+class EventsourcingConfig(AppConfig):
+    name = "eventsourcing_app"
+    verbose_name = "Event store"
+    default_auto_field = "django.db.models.BigAutoField"

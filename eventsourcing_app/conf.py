@@ -1,0 +1,25 @@
+"""App settings, read from the `EVENTSOURCING` dict in Django settings, with their defaults."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+
+DEFAULTS: dict[str, Any] = {
+    # Events read per query when a reader streams a stream or the global log.
+    "READ_BATCH_SIZE": 1000,
+    # Rows per multi-row INSERT when one append carries many events (all in one transaction).
+    "INSERT_BATCH_SIZE": 500,
+    # How often an append with expected version ANY retries after losing a race.
+    "ANY_VERSION_RETRIES": 5,
+    # Take a snapshot every N events per aggregate (per class overrides win).
+    "SNAPSHOT_INTERVAL": 100,
+}
+
+
+def get(name: str) -> Any:
+    """Return the app setting `name`, from `settings.EVENTSOURCING` or its default."""
+    if name not in DEFAULTS:
+        raise KeyError(f"unknown EVENTSOURCING setting {name!r}")
+    return getattr(settings, "EVENTSOURCING", {}).get(name, DEFAULTS[name])

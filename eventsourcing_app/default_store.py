@@ -1,0 +1,16 @@
+"""Build the event store the project uses: the Django recorder with the app's settings."""
+
+from __future__ import annotations
+
+from eventsourcing_app import conf
+from eventsourcing_app.recorders.database import DjangoRecorder
+from eventsourcing_app.store import EventStore
+
+
+def get_event_store(using: str = "default") -> EventStore:
+    """Return an `EventStore` on the Django database `using`."""
+    return EventStore(
+        DjangoRecorder(using),
+        read_batch_size=conf.get("READ_BATCH_SIZE"),
+        any_version_retries=conf.get("ANY_VERSION_RETRIES"),
+    )

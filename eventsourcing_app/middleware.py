@@ -1,0 +1,67 @@
+"""Fill the event metadata context from each HTTP request: who, correlation and trace."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from eventsourcing_app.context import metadata_context, new_correlation_id, new_trace_id
+
+CORRELATION_HEADER = "X-Correlation-ID"
+REQUEST_ID_HEADER = "X-Request-ID"
+# A correlation id travels between systems; accept the usual id shapes and nothing that could
+# smuggle markup or control characters into logs and pages.
+SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$")
+TRACEPARENT = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
+
+
+def trace_id_from(traceparent: str | None) -> str | None:
+    """Return the trace id of a valid W3C `traceparent` header, or None."""
+    match = TRACEPARENT.match((traceparent or "").strip())
+    if not match:
+        return None
+    version, trace_id, parent_id, _flags = match.groups()
+    if version == "ff" or trace_id == "0" * 32 or parent_id == "0" * 16:
+        return None
+    return trace_id
+
+
+def safe_id(value: str | None) -> str | None:
+    """Return `value` if it is a well-formed id, else None."""
+    value = (value or "").strip()
+    return value if SAFE_ID.match(value) else None
+
+
+class EventMetadataMiddleware:
+    """Record on every event appended during a request who made it and which request caused it.
+
+    `X-Correlation-ID` is honoured (or generated) and echoed on the response; the trace id comes
+    from a W3C `traceparent` header (or is generated); the causation id is the request's own id
+    (`X-Request-ID` or generated). The user is read when the event is appended, so users that
+    Django REST framework authenticates inside the view are recorded too.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        correlation_id = safe_id(request.headers.get(CORRELATION_HEADER)) or new_correlation_id()
+        request_id = safe_id(request.headers.get(REQUEST_ID_HEADER)) or str(uuid.uuid4())
+        trace_id = trace_id_from(request.headers.get("traceparent")) or new_trace_id()
+        request.correlation_id = correlation_id
+        with metadata_context(
+            user_id=lambda: _user_id(request),
+            correlation_id=correlation_id,
+            causation_id=request_id,
+            trace_id=trace_id,
+        ):
+            response = self.get_response(request)
+        response[CORRELATION_HEADER] = correlation_id
+        return response
+
+
+def _user_id(request) -> str | None:
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return None
+    return str(user.pk)

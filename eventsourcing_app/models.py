@@ -1,0 +1,119 @@
+"""The `events` and `snapshots` tables: the storage contract other tools and operators read."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models.fields.json import KeyTransform
+
+
+class AppendOnlyError(Exception):
+    """Refuse a change to a stored event: the log is append-only."""
+
+
+class CurrentTransactionId(models.Func):
+    """The writing transaction's id on PostgreSQL; 0 on SQLite, whose writers are serial."""
+
+    output_field = models.BigIntegerField()
+
+    def as_sql(self, compiler, connection, **extra_context):
+        return "0", []
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        return "(pg_current_xact_id()::text)::bigint", []
+
+
+class EventQuerySet(models.QuerySet):
+    """Querysets over the log that refuse bulk changes."""
+
+    def update(self, **kwargs):
+        raise AppendOnlyError("events are append-only: a queryset cannot update them")
+
+    def delete(self):
+        raise AppendOnlyError("events are append-only: a queryset cannot delete them")
+
+    def bulk_update(self, objs, fields, batch_size=None):
+        raise AppendOnlyError("events are append-only: a queryset cannot update them")
+
+    def bulk_create(self, objs, *args, **kwargs):
+        raise AppendOnlyError(
+            "append events through EventStore.append(), which chains their hashes"
+        )
+
+
+class Event(models.Model):
+    """One stored event. Rows are written by `EventStore.append()` only and never change."""
+
+    id = models.BigAutoField(primary_key=True)
+    transaction_id = models.BigIntegerField(db_default=CurrentTransactionId(), editable=False)
+    aggregate_id = models.UUIDField()
+    aggregate_type = models.CharField(max_length=100)
+    event_type = models.CharField(max_length=100)
+    version = models.PositiveIntegerField()
+    schema_version = models.PositiveSmallIntegerField(default=1)
+    event_data = models.JSONField()
+    metadata = models.JSONField(default=dict)
+    created_at = models.DateTimeField()
+    hash = models.CharField(max_length=64)
+    previous_hash = models.CharField(max_length=64)
+
+    objects = EventQuerySet.as_manager()
+
+    class Meta:
+        db_table = "events"
+        ordering = ["transaction_id", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["aggregate_id", "version"], name="events_aggregate_version_uniq"
+            ),
+            models.CheckConstraint(condition=models.Q(version__gte=1), name="events_version_gte_1"),
+        ]
+        indexes = [
+            models.Index(fields=["transaction_id", "id"], name="events_position_idx"),
+            models.Index(
+                fields=["event_type", "transaction_id", "id"],
+                name="events_type_position_idx",
+            ),
+            models.Index(
+                KeyTransform("correlation_id", "metadata"),
+                name="events_correlation_idx",
+            ),
+            models.Index(fields=["created_at"], name="events_created_at_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} v{self.version} of {self.aggregate_id}"
+
+    def save(self, *args, **kwargs):
+        if self._state.adding:
+            raise AppendOnlyError(
+                "append events through EventStore.append(), which checks versions and chains hashes"
+            )
+        raise AppendOnlyError(
+            f"event {self.pk} is stored and cannot change: events are append-only"
+        )
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError(f"event {self.pk} cannot be deleted: events are append-only")
+
+
+class Snapshot(models.Model):
+    """An aggregate's state at a version: a cache that makes loads fast and changes no answer."""
+
+    aggregate_id = models.UUIDField()
+    aggregate_type = models.CharField(max_length=100)
+    version = models.PositiveIntegerField()
+    state = models.JSONField()
+    schema_version = models.PositiveSmallIntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "snapshots"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["aggregate_id", "version"],
+                name="snapshots_aggregate_version_uniq",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"snapshot of {self.aggregate_type} {self.aggregate_id} at v{self.version}"

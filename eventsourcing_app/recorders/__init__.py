@@ -1,0 +1,49 @@
+"""The small protocol every storage backend implements for the event store."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from typing import Protocol
+
+from eventsourcing_app.records import EventRecord, Position, StoredEvent, StreamHead
+
+
+class Recorder(Protocol):
+    """Store event records and read them back; everything else lives in `EventStore`."""
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """Return a context in which a head read and an insert commit or roll back together."""
+
+    def stream_head(self, aggregate_id: uuid.UUID) -> StreamHead | None:
+        """Return the last event of a stream, or None when the stream does not exist."""
+
+    def insert(self, records: Sequence[EventRecord]) -> list[StoredEvent]:
+        """Insert the records of one stream; raise `ConcurrencyError` if a version is taken."""
+
+    def read_stream(
+        self,
+        aggregate_id: uuid.UUID,
+        *,
+        after_version: int,
+        to_version: int | None,
+        as_of: dt.datetime | None,
+        limit: int,
+    ) -> list[StoredEvent]:
+        """Return up to `limit` events of a stream after a version, in version order."""
+
+    def read_log(self, after: Position, limit: int) -> list[StoredEvent]:
+        """Return up to `limit` committed events after `after`, in log order, never skipping one."""
+
+    def read_chains(
+        self,
+        after: tuple[uuid.UUID, int] | None,
+        limit: int,
+        aggregate_id: uuid.UUID | None,
+    ) -> list[StoredEvent]:
+        """Return events in (aggregate id, version) order after a key, for chain verification."""
+
+    def count(self, aggregate_id: uuid.UUID | None = None) -> int:
+        """Return how many events the store holds, in one stream or in all."""

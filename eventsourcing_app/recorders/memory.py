@@ -1,0 +1,109 @@
+"""An in-memory recorder: the reference behaviour, and fast enough for unit tests."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+from eventsourcing_app.errors import ConcurrencyError
+from eventsourcing_app.records import EventRecord, Position, StoredEvent, StreamHead
+
+
+class InMemoryRecorder:
+    """Keep events in lists; a lock makes each transaction serial, so the log never has gaps."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._log: list[StoredEvent] = []
+        self._streams: dict[uuid.UUID, list[StoredEvent]] = {}
+        self._pending: list[StoredEvent] | None = None
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self._lock:
+            if self._pending is not None:
+                yield
+                return
+            self._pending = []
+            try:
+                yield
+                for event in self._pending:
+                    self._log.append(event)
+                    self._streams.setdefault(event.aggregate_id, []).append(event)
+            finally:
+                self._pending = None
+
+    def stream_head(self, aggregate_id: uuid.UUID) -> StreamHead | None:
+        with self._lock:
+            stream = self._streams.get(aggregate_id) or []
+            pending = [e for e in self._pending or () if e.aggregate_id == aggregate_id]
+            events = stream + pending
+            if not events:
+                return None
+            last = events[-1]
+            return StreamHead(last.aggregate_type, last.version, last.hash)
+
+    def insert(self, records: Sequence[EventRecord]) -> list[StoredEvent]:
+        with self.transaction():
+            stored = []
+            for record in records:
+                head = self.stream_head(record.aggregate_id)
+                taken = head.version if head else 0
+                if record.version <= taken:
+                    raise ConcurrencyError(record.aggregate_id, record.version - 1, taken)
+                next_id = len(self._log) + len(self._pending) + 1
+                event = StoredEvent.from_record(record, id=next_id, transaction_id=0)
+                self._pending.append(event)
+                stored.append(event)
+            return stored
+
+    def read_stream(
+        self,
+        aggregate_id: uuid.UUID,
+        *,
+        after_version: int,
+        to_version: int | None,
+        as_of: dt.datetime | None,
+        limit: int,
+    ) -> list[StoredEvent]:
+        with self._lock:
+            selected = [
+                e
+                for e in self._streams.get(aggregate_id, ())
+                if e.version > after_version
+                and (to_version is None or e.version <= to_version)
+                and (as_of is None or e.created_at <= as_of)
+            ]
+        return selected[:limit]
+
+    def read_log(self, after: Position, limit: int) -> list[StoredEvent]:
+        with self._lock:
+            return [e for e in self._log[after.id : after.id + limit]]
+
+    def read_chains(
+        self,
+        after: tuple[uuid.UUID, int] | None,
+        limit: int,
+        aggregate_id: uuid.UUID | None,
+    ) -> list[StoredEvent]:
+        with self._lock:
+            events = sorted(
+                (e for e in self._log if aggregate_id is None or e.aggregate_id == aggregate_id),
+                key=_chain_key,
+            )
+        if after is not None:
+            events = [e for e in events if _chain_key(e) > (str(after[0]), after[1])]
+        return events[:limit]
+
+    def count(self, aggregate_id: uuid.UUID | None = None) -> int:
+        with self._lock:
+            if aggregate_id is None:
+                return len(self._log)
+            return len(self._streams.get(aggregate_id, ()))
+
+
+def _chain_key(event: StoredEvent) -> tuple[str, int]:
+    return (str(event.aggregate_id), event.version)

@@ -1,0 +1,116 @@
+"""Value types that travel between the event store and its recorders."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+
+class ExpectedVersion(enum.Enum):
+    """Expected versions that are not a number."""
+
+    NO_STREAM = "no stream"
+    ANY = "any"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+NO_STREAM = ExpectedVersion.NO_STREAM
+ANY = ExpectedVersion.ANY
+
+GENESIS_HASH = "0" * 64
+
+
+class Position(NamedTuple):
+    """A place in the global log: the writing transaction, then the row id.
+
+    On PostgreSQL ids are handed out before commit, so a reader orders by the writing
+    transaction first; on SQLite and in memory writers are serial and `transaction` is 0.
+    """
+
+    transaction: int
+    id: int
+
+    def __str__(self) -> str:
+        return f"{self.transaction}-{self.id}"
+
+    @classmethod
+    def parse(cls, text: str) -> Position:
+        """Return the position written as `"<transaction>-<id>"`."""
+        try:
+            transaction, _, row_id = text.partition("-")
+            position = cls(int(transaction), int(row_id))
+        except (TypeError, ValueError):
+            raise ValueError(f"{text!r} is not a log position like '0-42'") from None
+        if position.transaction < 0 or position.id < 0:
+            raise ValueError(f"{text!r} is not a log position like '0-42'")
+        return position
+
+
+START = Position(0, 0)
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """An event to append: its type name, its JSON data and optional extra metadata."""
+
+    event_type: str
+    data: Mapping[str, Any]
+    schema_version: int = 1
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StreamHead:
+    """The last event of a stream: what an append checks and chains onto."""
+
+    aggregate_type: str
+    version: int
+    hash: str
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """A validated, hashed event ready to be inserted by a recorder."""
+
+    aggregate_id: uuid.UUID
+    aggregate_type: str
+    event_type: str
+    version: int
+    schema_version: int
+    data: dict[str, Any]
+    metadata: dict[str, Any]
+    created_at: dt.datetime
+    hash: str
+    previous_hash: str
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """An event as the store holds it, with its place in the global log."""
+
+    id: int
+    transaction_id: int
+    aggregate_id: uuid.UUID
+    aggregate_type: str
+    event_type: str
+    version: int
+    schema_version: int
+    data: dict[str, Any]
+    metadata: dict[str, Any]
+    created_at: dt.datetime
+    hash: str
+    previous_hash: str
+
+    @property
+    def position(self) -> Position:
+        return Position(self.transaction_id, self.id)
+
+    @classmethod
+    def from_record(cls, record: EventRecord, *, id: int, transaction_id: int) -> StoredEvent:
+        return cls(id=id, transaction_id=transaction_id, **record.__dict__)

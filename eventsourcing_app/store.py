@@ -1,0 +1,257 @@
+"""Append events to streams with optimistic concurrency, and read streams and the global log."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+from collections.abc import Callable, Container, Iterator, Mapping, Sequence
+from typing import Any
+
+from eventsourcing_app.context import current_metadata
+from eventsourcing_app.errors import ConcurrencyError, InvalidAppend, StreamTypeMismatch
+from eventsourcing_app.hashchain import canonical_json, event_hash
+from eventsourcing_app.recorders import Recorder
+from eventsourcing_app.records import (
+    ANY,
+    GENESIS_HASH,
+    NO_STREAM,
+    START,
+    EventRecord,
+    ExpectedVersion,
+    NewEvent,
+    Position,
+    StoredEvent,
+)
+
+TYPE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)*$")
+MAX_NAME_LENGTH = 100
+MAX_SCHEMA_VERSION = 32767
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class EventStore:
+    """The event store: validates, versions and hashes events, then hands them to a recorder."""
+
+    def __init__(
+        self,
+        recorder: Recorder,
+        *,
+        event_types: Container[str] | None = None,
+        metadata: Callable[[], dict[str, Any]] = current_metadata,
+        clock: Callable[[], dt.datetime] = utc_now,
+        read_batch_size: int = 1000,
+        any_version_retries: int = 5,
+    ) -> None:
+        self.recorder = recorder
+        self.event_types = event_types
+        self.metadata = metadata
+        self.clock = clock
+        self.read_batch_size = read_batch_size
+        self.any_version_retries = any_version_retries
+
+    def append(
+        self,
+        stream: uuid.UUID | str,
+        events: Sequence[NewEvent],
+        *,
+        expected_version: int | ExpectedVersion,
+        aggregate_type: str,
+    ) -> list[StoredEvent]:
+        """Append `events` to `stream` in one transaction and return them as stored.
+
+        `expected_version` is the version the stream must be at: an exact number (0 meaning no
+        stream), `NO_STREAM` or `ANY`. Raise `ConcurrencyError` when the stream is elsewhere,
+        including above its end, and `InvalidAppend` for malformed input; either way nothing
+        is written.
+        """
+        aggregate_id = _aggregate_id(stream)
+        _check_expected_version(expected_version)
+        _check_name(aggregate_type, "aggregate type")
+        if isinstance(events, (NewEvent, str, bytes)) or not isinstance(events, Sequence):
+            raise InvalidAppend("events must be a list of NewEvent")
+        if not events:
+            raise InvalidAppend("an append needs at least one event")
+        context = self.metadata()
+        prepared = [self._prepare(event, context, index) for index, event in enumerate(events)]
+        attempts = self.any_version_retries + 1 if expected_version is ANY else 1
+        for attempt in range(attempts):
+            try:
+                return self._append_once(aggregate_id, aggregate_type, prepared, expected_version)
+            except ConcurrencyError as conflict:
+                head = self.recorder.stream_head(aggregate_id)
+                actual = head.version if head else None
+                if expected_version is ANY and attempt + 1 < attempts:
+                    continue
+                raise ConcurrencyError(aggregate_id, expected_version, actual) from conflict
+        raise AssertionError("unreachable")
+
+    def _prepare(self, event: NewEvent, context: Mapping[str, Any], index: int) -> tuple:
+        if not isinstance(event, NewEvent):
+            raise InvalidAppend(f"events[{index}] is a {type(event).__name__}, not a NewEvent")
+        _check_name(event.event_type, f"events[{index}].event_type")
+        if self.event_types is not None and event.event_type not in self.event_types:
+            raise InvalidAppend(f"events[{index}] has the unknown event type {event.event_type!r}")
+        if (
+            not isinstance(event.schema_version, int)
+            or isinstance(event.schema_version, bool)
+            or not 1 <= event.schema_version <= MAX_SCHEMA_VERSION
+        ):
+            raise InvalidAppend(
+                f"events[{index}].schema_version must be an integer from 1 to "
+                f"{MAX_SCHEMA_VERSION}, not {event.schema_version!r}"
+            )
+        if not isinstance(event.data, Mapping):
+            raise InvalidAppend(f"events[{index}].data must be a JSON object (a dict)")
+        if not isinstance(event.metadata, Mapping):
+            raise InvalidAppend(f"events[{index}].metadata must be a dict")
+        metadata = {**context, **event.metadata}
+        data = dict(event.data)
+        canonical_data = canonical_json(data, f"events[{index}].data")
+        canonical_metadata = canonical_json(metadata, f"events[{index}].metadata")
+        return event, data, metadata, canonical_data, canonical_metadata
+
+    def _append_once(
+        self,
+        aggregate_id: uuid.UUID,
+        aggregate_type: str,
+        prepared: list[tuple],
+        expected_version: int | ExpectedVersion,
+    ) -> list[StoredEvent]:
+        with self.recorder.transaction():
+            head = self.recorder.stream_head(aggregate_id)
+            current = head.version if head else 0
+            if head is not None and head.aggregate_type != aggregate_type:
+                raise StreamTypeMismatch(
+                    f"stream {aggregate_id} holds a {head.aggregate_type}, not a {aggregate_type}"
+                )
+            if expected_version is NO_STREAM:
+                expected_version = 0
+            if expected_version is not ANY and expected_version != current:
+                raise ConcurrencyError(aggregate_id, expected_version, head and current)
+            created_at = self.clock()
+            previous_hash = head.hash if head else GENESIS_HASH
+            records = []
+            for offset, (
+                event,
+                data,
+                metadata,
+                canonical_data,
+                canonical_metadata,
+            ) in enumerate(prepared, start=1):
+                version = current + offset
+                digest = event_hash(
+                    aggregate_id=aggregate_id,
+                    aggregate_type=aggregate_type,
+                    version=version,
+                    event_type=event.event_type,
+                    schema_version=event.schema_version,
+                    canonical_data=canonical_data,
+                    canonical_metadata=canonical_metadata,
+                    created_at=created_at,
+                    previous_hash=previous_hash,
+                )
+                records.append(
+                    EventRecord(
+                        aggregate_id=aggregate_id,
+                        aggregate_type=aggregate_type,
+                        event_type=event.event_type,
+                        version=version,
+                        schema_version=event.schema_version,
+                        data=data,
+                        metadata=metadata,
+                        created_at=created_at,
+                        hash=digest,
+                        previous_hash=previous_hash,
+                    )
+                )
+                previous_hash = digest
+            return self.recorder.insert(records)
+
+    def read_stream(
+        self,
+        stream: uuid.UUID | str,
+        *,
+        to_version: int | None = None,
+        as_of: dt.datetime | None = None,
+        after_version: int = 0,
+    ) -> Iterator[StoredEvent]:
+        """Yield a stream's events in version order, up to a version and/or a time, in batches."""
+        aggregate_id = _aggregate_id(stream)
+        if as_of is not None and as_of.tzinfo is None:
+            raise ValueError("as_of must be timezone-aware")
+        while True:
+            batch = self.recorder.read_stream(
+                aggregate_id,
+                after_version=after_version,
+                to_version=to_version,
+                as_of=as_of,
+                limit=self.read_batch_size,
+            )
+            yield from batch
+            if len(batch) < self.read_batch_size:
+                return
+            after_version = batch[-1].version
+
+    def read_log(
+        self, after: Position = START, *, limit: int | None = None
+    ) -> Iterator[StoredEvent]:
+        """Yield committed events after `after` in log order, streaming in batches.
+
+        The order is the one a checkpoint can follow: an event is never delivered behind one
+        already delivered, so a reader that resumes from the last position it saw misses nothing.
+        """
+        delivered = 0
+        while limit is None or delivered < limit:
+            size = (
+                self.read_batch_size
+                if limit is None
+                else min(self.read_batch_size, limit - delivered)
+            )
+            batch = self.recorder.read_log(after, size)
+            yield from batch
+            delivered += len(batch)
+            if len(batch) < size:
+                return
+            after = batch[-1].position
+
+    def stream_version(self, stream: uuid.UUID | str) -> int | None:
+        """Return the stream's current version, or None when it does not exist."""
+        head = self.recorder.stream_head(_aggregate_id(stream))
+        return head.version if head else None
+
+
+def _aggregate_id(stream: Any) -> uuid.UUID:
+    if isinstance(stream, uuid.UUID):
+        return stream
+    if isinstance(stream, str):
+        try:
+            return uuid.UUID(stream)
+        except ValueError:
+            pass
+    raise InvalidAppend(f"aggregate id {stream!r} is not a UUID")
+
+
+def _check_expected_version(expected: Any) -> None:
+    if isinstance(expected, ExpectedVersion):
+        return
+    if isinstance(expected, bool) or not isinstance(expected, int):
+        raise InvalidAppend(
+            f"expected_version must be an int, NO_STREAM or ANY, not {type(expected).__name__} "
+            f"{expected!r}"
+        )
+    if expected < 0:
+        raise InvalidAppend(f"expected_version must not be negative, not {expected}")
+
+
+def _check_name(name: Any, what: str) -> None:
+    if not isinstance(name, str) or not name:
+        raise InvalidAppend(f"{what} must be a non-empty string, not {name!r}")
+    if len(name) > MAX_NAME_LENGTH or not TYPE_NAME.match(name):
+        raise InvalidAppend(
+            f"{what} {name!r} is not a type name like 'bank.MoneyDeposited' "
+            f"(letters, digits, underscores and dots, at most {MAX_NAME_LENGTH} characters)"
+        )
