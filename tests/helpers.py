@@ -1,0 +1,27 @@
+"""Helpers for tests: which database runs, and small builders."""
+
+import uuid
+
+import pytest
+from django.db import connection
+
+from eventsourcing_app.records import NewEvent
+
+
+def on_postgresql() -> bool:
+    return connection.vendor == "postgresql"
+
+
+requires_postgresql = pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="concurrency and ordering claims are proven on PostgreSQL; "
+    "run with DATABASE_URL=postgres://... (make test does)",
+)
+
+
+def deposits(*amounts: str) -> list[NewEvent]:
+    return [NewEvent("bank.MoneyDeposited", {"amount": amount}) for amount in amounts]
+
+
+def new_id() -> uuid.UUID:
+    return uuid.uuid4()

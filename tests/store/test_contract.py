@@ -1,0 +1,291 @@
+"""The event store's contract, run against every recorder (in memory, Django on this database)."""
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+
+import pytest
+
+from eventsourcing_app.context import metadata_context
+from eventsourcing_app.errors import ConcurrencyError, InvalidAppend, StreamTypeMismatch
+from eventsourcing_app.records import ANY, GENESIS_HASH, NO_STREAM, START, NewEvent, Position
+from eventsourcing_app.store import EventStore
+from eventsourcing_app.verification import verify_chains
+from tests.helpers import deposits, new_id
+
+ACCOUNT = "bank.Account"
+
+
+def stream_of(store, aggregate_id):
+    return [(e.version, e.event_type, e.data) for e in store.read_stream(aggregate_id)]
+
+
+def test_append_to_a_new_stream_numbers_versions_from_one(store):
+    account = new_id()
+    stored = store.append(
+        account,
+        deposits("1.00", "2.00", "3.00"),
+        expected_version=NO_STREAM,
+        aggregate_type=ACCOUNT,
+    )
+    assert [e.version for e in stored] == [1, 2, 3]
+    assert [e.data["amount"] for e in store.read_stream(account)] == ["1.00", "2.00", "3.00"]
+    assert stored == list(store.read_stream(account))
+    assert store.stream_version(account) == 3
+
+
+def test_exact_expected_version_extends_the_stream(store):
+    account = new_id()
+    store.append(account, deposits("1.00"), expected_version=0, aggregate_type=ACCOUNT)
+    stored = store.append(
+        account, deposits("2.00", "3.00"), expected_version=1, aggregate_type=ACCOUNT
+    )
+    assert [e.version for e in stored] == [2, 3]
+    assert [v for v, _, _ in stream_of(store, account)] == [1, 2, 3]
+
+
+def test_stale_expected_version_is_a_conflict_and_writes_nothing(store):
+    account = new_id()
+    store.append(
+        account, deposits("1.00", "2.00"), expected_version=NO_STREAM, aggregate_type=ACCOUNT
+    )
+    with pytest.raises(ConcurrencyError) as caught:
+        store.append(account, deposits("3.00", "4.00"), expected_version=1, aggregate_type=ACCOUNT)
+    assert (caught.value.expected, caught.value.actual) == (1, 2)
+    assert caught.value.aggregate_id == account
+    assert len(stream_of(store, account)) == 2
+
+
+def test_expected_version_above_the_end_is_refused_never_leaving_a_gap(store):
+    account = new_id()
+    store.append(account, deposits("1.00"), expected_version=NO_STREAM, aggregate_type=ACCOUNT)
+    with pytest.raises(ConcurrencyError) as caught:
+        store.append(account, deposits("9.00"), expected_version=5, aggregate_type=ACCOUNT)
+    assert (caught.value.expected, caught.value.actual) == (5, 1)
+    assert [v for v, _, _ in stream_of(store, account)] == [1]
+
+
+def test_no_stream_on_an_existing_stream_is_a_conflict(store):
+    account = new_id()
+    store.append(account, deposits("1.00"), expected_version=NO_STREAM, aggregate_type=ACCOUNT)
+    with pytest.raises(ConcurrencyError) as caught:
+        store.append(account, deposits("2.00"), expected_version=NO_STREAM, aggregate_type=ACCOUNT)
+    assert (caught.value.expected, caught.value.actual) == (NO_STREAM, 1)
+
+
+def test_exact_version_on_a_missing_stream_is_a_conflict(store):
+    account = new_id()
+    with pytest.raises(ConcurrencyError) as caught:
+        store.append(account, deposits("1.00"), expected_version=2, aggregate_type=ACCOUNT)
+    assert caught.value.actual is None
+    assert store.stream_version(account) is None
+
+
+def test_any_appends_at_the_end_whatever_the_version(store):
+    account = new_id()
+    store.append(account, deposits("1.00"), expected_version=ANY, aggregate_type=ACCOUNT)
+    stored = store.append(account, deposits("2.00"), expected_version=ANY, aggregate_type=ACCOUNT)
+    assert [e.version for e in stored] == [2]
+
+
+def test_a_stream_keeps_its_aggregate_type(store):
+    account = new_id()
+    store.append(account, deposits("1.00"), expected_version=NO_STREAM, aggregate_type=ACCOUNT)
+    with pytest.raises(StreamTypeMismatch, match="holds a bank.Account"):
+        store.append(account, deposits("2.00"), expected_version=1, aggregate_type="bank.Transfer")
+    assert store.stream_version(account) == 1
+
+
+def _bad_appends():
+    good = deposits("1.00")
+    return {
+        "empty type": dict(events=[NewEvent("", {})]),
+        "type not a name": dict(events=[NewEvent("bank deposit!", {})]),
+        "type too long": dict(events=[NewEvent("a" * 101, {})]),
+        "type not a string": dict(events=[NewEvent(42, {})]),
+        "decimal in data": dict(events=[NewEvent("bank.X", {"amount": Decimal("1.00")})]),
+        "datetime in data": dict(events=[NewEvent("bank.X", {"at": dt.datetime(2026, 1, 1)})]),
+        "set in data": dict(events=[NewEvent("bank.X", {"tags": {"a"}})]),
+        "nan in data": dict(events=[NewEvent("bank.X", {"rate": float("nan")})]),
+        "non-string key": dict(events=[NewEvent("bank.X", {1: "one"})]),
+        "NUL in data": dict(events=[NewEvent("bank.X", {"memo": "a\x00b"})]),
+        "lone surrogate": dict(events=[NewEvent("bank.X", {"memo": "\ud800"})]),
+        "data not an object": dict(events=[NewEvent("bank.X", ["a"])]),
+        "bad metadata": dict(events=[NewEvent("bank.X", {}, metadata={"why": object()})]),
+        "schema version zero": dict(events=[NewEvent("bank.X", {}, schema_version=0)]),
+        "schema version text": dict(events=[NewEvent("bank.X", {}, schema_version="2")]),
+        "no events": dict(events=[]),
+        "not a list": dict(events=NewEvent("bank.X", {})),
+        "not NewEvent": dict(events=[{"event_type": "bank.X"}]),
+        "stream not a UUID": dict(events=good, stream="account-1"),
+        "stream an int": dict(events=good, stream=7),
+        "expected version text": dict(events=good, expected_version="0"),
+        "expected version float": dict(events=good, expected_version=0.0),
+        "expected version bool": dict(events=good, expected_version=False),
+        "expected version None": dict(events=good, expected_version=None),
+        "expected version negative": dict(events=good, expected_version=-1),
+        "aggregate type empty": dict(events=good, aggregate_type=""),
+        # a good event after a bad one: nothing of the batch may be written
+        "bad event after a good one": dict(events=[*good, NewEvent("bank.X", {"x": {1, 2}})]),
+    }
+
+
+@pytest.mark.parametrize("case", list(_bad_appends()))
+def test_bad_input_gets_a_clear_error_and_writes_nothing(store, case):
+    account = new_id()
+    arguments = {
+        "stream": account,
+        "expected_version": NO_STREAM,
+        "aggregate_type": ACCOUNT,
+        **_bad_appends()[case],
+    }
+    stream = arguments.pop("stream")
+    events = arguments.pop("events")
+    with pytest.raises(InvalidAppend) as caught:
+        store.append(stream, events, **arguments)
+    assert str(caught.value)
+    assert list(store.read_log()) == []
+
+
+def test_unknown_event_type_is_refused_when_the_store_knows_its_types(recorder):
+    store = EventStore(recorder, event_types={"bank.MoneyDeposited"})
+    with pytest.raises(InvalidAppend, match="unknown event type 'bank.Typo'"):
+        store.append(
+            new_id(),
+            [NewEvent("bank.MoneyDeposited", {}), NewEvent("bank.Typo", {})],
+            expected_version=NO_STREAM,
+            aggregate_type=ACCOUNT,
+        )
+    assert list(store.read_log()) == []
+
+
+def test_aggregate_id_may_be_given_as_text(store):
+    account = new_id()
+    store.append(str(account), deposits("1.00"), expected_version=NO_STREAM, aggregate_type=ACCOUNT)
+    assert [e.aggregate_id for e in store.read_stream(account)] == [account]
+
+
+def test_read_stream_up_to_a_version_after_a_version_and_in_batches(store):
+    account = new_id()
+    amounts = [f"{n}.00" for n in range(1, 11)]
+    store.append(account, deposits(*amounts), expected_version=NO_STREAM, aggregate_type=ACCOUNT)
+    assert [e.version for e in store.read_stream(account)] == list(range(1, 11))
+    assert [e.version for e in store.read_stream(account, to_version=7)] == list(range(1, 8))
+    assert [e.version for e in store.read_stream(account, after_version=8)] == [9, 10]
+    assert list(store.read_stream(new_id())) == []
+
+
+def test_read_stream_as_of_a_time(recorder):
+    moments = iter(dt.datetime(2026, 3, day, 12, 0, tzinfo=dt.UTC) for day in (1, 2, 3, 4))
+    store = EventStore(recorder, clock=lambda: next(moments))
+    account = new_id()
+    for version, amount in enumerate(("1.00", "2.00", "3.00", "4.00")):
+        store.append(account, deposits(amount), expected_version=version, aggregate_type=ACCOUNT)
+    as_of = dt.datetime(2026, 3, 2, 12, 0, tzinfo=dt.UTC)
+    assert [e.version for e in store.read_stream(account, as_of=as_of)] == [1, 2]
+    before = as_of - dt.timedelta(days=5)
+    assert list(store.read_stream(account, as_of=before)) == []
+    with pytest.raises(ValueError, match="timezone-aware"):
+        list(store.read_stream(account, as_of=dt.datetime(2026, 3, 2)))
+
+
+def test_read_log_streams_everything_in_order_and_resumes_from_a_position(store):
+    first, second = new_id(), new_id()
+    store.append(
+        first, deposits("1.00", "2.00"), expected_version=NO_STREAM, aggregate_type=ACCOUNT
+    )
+    store.append(second, deposits("3.00"), expected_version=NO_STREAM, aggregate_type=ACCOUNT)
+    store.append(first, deposits("4.00", "5.00"), expected_version=2, aggregate_type=ACCOUNT)
+    log = list(store.read_log())
+    assert [e.data["amount"] for e in log] == ["1.00", "2.00", "3.00", "4.00", "5.00"]
+    positions = [e.position for e in log]
+    assert positions == sorted(positions) and len(set(positions)) == 5
+    assert all(position > START for position in positions)
+    resumed = list(store.read_log(after=log[1].position))
+    assert [e.data["amount"] for e in resumed] == ["3.00", "4.00", "5.00"]
+    assert [e.data["amount"] for e in store.read_log(limit=4)] == ["1.00", "2.00", "3.00", "4.00"]
+    assert list(store.read_log(after=log[-1].position)) == []
+
+
+def test_position_text_round_trips():
+    assert Position.parse(str(Position(12, 345))) == Position(12, 345)
+    with pytest.raises(ValueError, match="not a log position"):
+        Position.parse("12")
+
+
+def test_metadata_comes_from_the_context_and_the_event(store):
+    account = new_id()
+    with metadata_context(
+        user_id="7", correlation_id="corr-1", causation_id="cmd-1", trace_id="a" * 32
+    ):
+        store.append(
+            account,
+            [NewEvent("bank.MoneyDeposited", {"amount": "1.00"}, metadata={"reason": "salary"})],
+            expected_version=NO_STREAM,
+            aggregate_type=ACCOUNT,
+        )
+    (event,) = store.read_stream(account)
+    assert event.metadata == {
+        "user_id": "7",
+        "correlation_id": "corr-1",
+        "causation_id": "cmd-1",
+        "trace_id": "a" * 32,
+        "reason": "salary",
+    }
+
+
+def test_metadata_outside_any_context_starts_a_new_correlation(store):
+    first, second = new_id(), new_id()
+    store.append(first, deposits("1.00"), expected_version=NO_STREAM, aggregate_type=ACCOUNT)
+    store.append(second, deposits("1.00"), expected_version=NO_STREAM, aggregate_type=ACCOUNT)
+    (one,), (two,) = store.read_stream(first), store.read_stream(second)
+    assert one.metadata["user_id"] is None
+    assert uuid.UUID(one.metadata["correlation_id"])
+    assert one.metadata["causation_id"] == one.metadata["correlation_id"]
+    assert len(one.metadata["trace_id"]) == 32
+    assert one.metadata["correlation_id"] != two.metadata["correlation_id"]
+
+
+def test_events_chain_their_hashes_and_verify(store):
+    account = new_id()
+    store.append(
+        account, deposits("1.00", "2.00"), expected_version=NO_STREAM, aggregate_type=ACCOUNT
+    )
+    store.append(account, deposits("3.00"), expected_version=2, aggregate_type=ACCOUNT)
+    events = list(store.read_stream(account))
+    assert events[0].previous_hash == GENESIS_HASH
+    assert [e.previous_hash for e in events[1:]] == [e.hash for e in events[:-1]]
+    assert len({e.hash for e in events}) == 3
+    report = verify_chains(store.recorder, batch_size=2)
+    assert report.intact and report.events_checked == 3 and report.streams_checked == 1
+
+
+def test_json_values_survive_storage_with_their_hash_intact(store):
+    data = {
+        "huge": 1e100,
+        "tiny": 1.2345678901234567e-7,
+        "negative_zero": -0.0,
+        "tenth": 0.1,
+        "big_int": 2**63 + 1,
+        "text": "Zürich — 東京 ✓",
+        "nested": {"b": [1, 2.5, None, True], "a": {"z": "", "y": False}},
+    }
+    account = new_id()
+    store.append(
+        account, [NewEvent("bank.X", data)], expected_version=NO_STREAM, aggregate_type=ACCOUNT
+    )
+    (event,) = store.read_stream(account)
+    assert event.data["text"] == data["text"]
+    assert event.data["big_int"] == 2**63 + 1
+    assert event.data["tenth"] == 0.1
+    assert verify_chains(store.recorder).intact
+
+
+def test_one_append_of_many_events_is_one_contiguous_batch(store, settings):
+    settings.EVENTSOURCING = {"INSERT_BATCH_SIZE": 7}
+    account = new_id()
+    events = [NewEvent("bank.X", {"n": n}) for n in range(50)]
+    stored = store.append(account, events, expected_version=NO_STREAM, aggregate_type=ACCOUNT)
+    assert [e.version for e in stored] == list(range(1, 51))
+    assert [e.data["n"] for e in store.read_stream(account)] == list(range(50))
+    assert verify_chains(store.recorder).intact
