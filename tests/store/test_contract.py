@@ -91,7 +91,7 @@ def test_any_appends_at_the_end_whatever_the_version(store):
 def test_a_stream_keeps_its_aggregate_type(store):
     account = new_id()
     store.append(account, deposits("1.00"), expected_version=NO_STREAM, aggregate_type=ACCOUNT)
-    with pytest.raises(StreamTypeMismatch, match="holds a bank.Account"):
+    with pytest.raises(StreamTypeMismatch, match=r"holds a bank\.Account"):
         store.append(account, deposits("2.00"), expected_version=1, aggregate_type="bank.Transfer")
     assert store.stream_version(account) == 1
 
@@ -149,7 +149,7 @@ def test_bad_input_gets_a_clear_error_and_writes_nothing(store, case):
 
 def test_unknown_event_type_is_refused_when_the_store_knows_its_types(recorder):
     store = EventStore(recorder, event_types={"bank.MoneyDeposited"})
-    with pytest.raises(InvalidAppend, match="unknown event type 'bank.Typo'"):
+    with pytest.raises(InvalidAppend, match=r"unknown event type 'bank\.Typo'"):
         store.append(
             new_id(),
             [NewEvent("bank.MoneyDeposited", {}), NewEvent("bank.Typo", {})],
@@ -199,7 +199,8 @@ def test_read_log_streams_everything_in_order_and_resumes_from_a_position(store)
     log = list(store.read_log())
     assert [e.data["amount"] for e in log] == ["1.00", "2.00", "3.00", "4.00", "5.00"]
     positions = [e.position for e in log]
-    assert positions == sorted(positions) and len(set(positions)) == 5
+    assert positions == sorted(positions)
+    assert len(set(positions)) == 5
     assert all(position > START for position in positions)
     resumed = list(store.read_log(after=log[1].position))
     assert [e.data["amount"] for e in resumed] == ["3.00", "4.00", "5.00"]
@@ -257,7 +258,8 @@ def test_events_chain_their_hashes_and_verify(store):
     assert [e.previous_hash for e in events[1:]] == [e.hash for e in events[:-1]]
     assert len({e.hash for e in events}) == 3
     report = verify_chains(store.recorder, batch_size=2)
-    assert report.intact and report.events_checked == 3 and report.streams_checked == 1
+    assert report.intact
+    assert (report.events_checked, report.streams_checked) == (3, 1)
 
 
 def test_json_values_survive_storage_with_their_hash_intact(store):
