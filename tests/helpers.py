@@ -14,8 +14,8 @@ def on_postgresql() -> bool:
 
 requires_postgresql = pytest.mark.skipif(
     connection.vendor != "postgresql",
-    reason="concurrency and ordering claims are proven on PostgreSQL; "
-    "run with DATABASE_URL=postgres://... (make test does)",
+    reason="needs PostgreSQL (concurrency, log order, TRUNCATE); this run is on SQLite, "
+    "and make test runs the suite on PostgreSQL too",
 )
 
 
