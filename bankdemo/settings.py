@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "eventsourcing_app",
+    "bankdemo",
 ]
 
 MIDDLEWARE = [

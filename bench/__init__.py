@@ -1,0 +1,1 @@
+"""Benchmarks of the event store against plain psycopg on PostgreSQL; run `bench/run.py`."""

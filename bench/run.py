@@ -1,0 +1,76 @@
+"""Benchmark the event store against plain psycopg on PostgreSQL.
+
+Run from the project root with DATABASE_URL pointing at a scratch PostgreSQL database:
+
+    DATABASE_URL=postgres://user@host:5432/es_bench python bench/run.py [--quick]
+
+The run migrates that database, empties its `events` table (only when it holds nothing but the
+benchmark's own events), creates the table `bench_plain`, and removes both contents at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import sys
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SETTINGS_MODULE = "bankdemo.settings"
+POSTGRESQL_ENGINES = {
+    "django.db.backends.postgresql",
+    "django.contrib.gis.db.backends.postgis",
+}
+REFUSAL = (
+    "bench/run.py measures PostgreSQL only: set DATABASE_URL to a scratch PostgreSQL database, "
+    "e.g. DATABASE_URL=postgres://user@127.0.0.1:5432/es_bench (its events table is emptied)."
+)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--quick", action="store_true", help="fewer rounds, shorter runs (about 30 s)"
+    )
+    return parser.parse_args(argv)
+
+
+def require_postgresql() -> None:
+    """Exit with a clear message unless DATABASE_URL names a PostgreSQL database."""
+    import dj_database_url
+
+    url = os.environ.get("DATABASE_URL", "").strip()
+    if not url:
+        raise SystemExit(f"DATABASE_URL is not set. {REFUSAL}")
+    try:
+        engine = dj_database_url.parse(url)["ENGINE"]
+    except Exception as exc:  # any unparsable URL gets the same answer
+        raise SystemExit(f"DATABASE_URL cannot be parsed ({exc}). {REFUSAL}") from None
+    if engine not in POSTGRESQL_ENGINES:
+        raise SystemExit(f"DATABASE_URL uses {engine}. {REFUSAL}")
+
+
+def setup_django() -> None:
+    """Configure Django as production runs it: DEBUG off, so no query is logged."""
+    os.environ["DJANGO_SETTINGS_MODULE"] = SETTINGS_MODULE
+    os.environ["DJANGO_DEBUG"] = "0"
+    os.environ.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(50))
+    import django
+
+    django.setup()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if str(PROJECT_ROOT) not in sys.path:
+        sys.path.insert(0, str(PROJECT_ROOT))
+    require_postgresql()
+    setup_django()
+    from bench.suite import run_suite
+
+    return run_suite(quick=args.quick)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
