@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.db import models
-from django.db.models.fields.json import KeyTransform
 
 
 class AppendOnlyError(Exception):
@@ -22,8 +21,33 @@ class CurrentTransactionId(models.Func):
         return "(pg_current_xact_id()::text)::bigint", []
 
 
+class CorrelationId(models.Func):
+    """The metadata's correlation id as text: the expression the correlation index is built on.
+
+    Written out per database so that index and queries compile to the very same expression
+    (Django's JSON key lookups do not on SQLite).
+    """
+
+    output_field = models.CharField()
+
+    def __init__(self) -> None:
+        super().__init__(models.F("metadata"))
+
+    def as_sql(self, compiler, connection, **extra_context):
+        template = "JSON_EXTRACT(%(expressions)s, '$.correlation_id')"
+        return super().as_sql(compiler, connection, template=template, **extra_context)
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        template = "(%(expressions)s ->> 'correlation_id')"
+        return super().as_sql(compiler, connection, template=template, **extra_context)
+
+
 class EventQuerySet(models.QuerySet):
     """Querysets over the log that refuse bulk changes."""
+
+    def for_correlation(self, value: str) -> EventQuerySet:
+        """Return the events of one correlation (a request, a job, a saga), using its index."""
+        return self.alias(correlation=CorrelationId()).filter(correlation=value)
 
     def update(self, **kwargs):
         raise AppendOnlyError("events are append-only: a queryset cannot update them")
@@ -73,10 +97,7 @@ class Event(models.Model):
                 fields=["event_type", "transaction_id", "id"],
                 name="events_type_position_idx",
             ),
-            models.Index(
-                KeyTransform("correlation_id", "metadata"),
-                name="events_correlation_idx",
-            ),
+            models.Index(CorrelationId(), name="events_correlation_idx"),
             models.Index(fields=["created_at"], name="events_created_at_idx"),
         ]
 

@@ -1,0 +1,49 @@
+"""The reads an auditor makes hit their indexes, so they stay fast on millions of rows."""
+
+import pytest
+from django.db import connection
+
+from eventsourcing_app.context import metadata_context
+from eventsourcing_app.default_store import get_event_store
+from eventsourcing_app.models import Event
+from eventsourcing_app.records import NO_STREAM
+from tests.helpers import deposits, new_id, on_postgresql
+
+pytestmark = pytest.mark.django_db
+
+
+def plan(queryset) -> str:
+    if on_postgresql():
+        with connection.cursor() as cursor:
+            # Tiny test tables make a sequential scan cheapest; ask whether the index can serve.
+            cursor.execute("SET LOCAL enable_seqscan = off")
+    return queryset.explain()
+
+
+def test_events_of_one_correlation_are_found_through_its_index():
+    store = get_event_store()
+    for correlation in ("transfer-1", "transfer-2"):
+        with metadata_context(correlation_id=correlation):
+            store.append(
+                new_id(),
+                deposits("1.00"),
+                expected_version=NO_STREAM,
+                aggregate_type="bank.Account",
+            )
+    found = Event.objects.for_correlation("transfer-2")
+    assert [e.metadata["correlation_id"] for e in found] == ["transfer-2"]
+    assert "events_correlation_idx" in plan(found)
+
+
+def test_a_stream_is_read_through_the_unique_index():
+    queryset = Event.objects.filter(aggregate_id=new_id()).order_by("version")
+    # SQLite names the index of a UNIQUE constraint itself.
+    expected = "events_aggregate_version_uniq" if on_postgresql() else "(aggregate_id=?)"
+    assert expected in plan(queryset)
+
+
+def test_events_of_one_type_are_read_in_log_order_through_their_index():
+    queryset = Event.objects.filter(event_type="bank.MoneyDeposited").order_by(
+        "transaction_id", "id"
+    )
+    assert "events_type_position_idx" in plan(queryset)
