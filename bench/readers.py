@@ -55,5 +55,8 @@ def plain_read_rate(info: str, events: int) -> float:
 def _rate(count: int, wanted: int, began: float) -> float:
     elapsed = time.perf_counter() - began
     if count != wanted:
-        raise RuntimeError(f"read {count} events where {wanted} were expected")
+        raise RuntimeError(
+            f"read {count} events where {wanted} were expected: is a write transaction left "
+            "open on the server? (the store's log read waits for every older one)"
+        )
     return count / elapsed

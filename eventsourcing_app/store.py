@@ -121,17 +121,18 @@ class EventStore:
         prepared: list[tuple],
         expected_version: int | ExpectedVersion,
     ) -> list[StoredEvent]:
+        if expected_version is NO_STREAM:
+            expected_version = 0
         with self.recorder.transaction():
-            head = self.recorder.stream_head(aggregate_id)
+            # A new stream needs no read: if it exists after all, inserting version 1 conflicts.
+            head = None if expected_version == 0 else self.recorder.stream_head(aggregate_id)
             current = head.version if head else 0
             if head is not None and head.aggregate_type != aggregate_type:
                 raise StreamTypeMismatch(
                     f"stream {aggregate_id} holds a {head.aggregate_type}, not a {aggregate_type}"
                 )
-            if expected_version is NO_STREAM:
-                expected_version = 0
             if expected_version is not ANY and expected_version != current:
-                raise ConcurrencyError(aggregate_id, expected_version, head and current)
+                raise ConcurrencyError(aggregate_id, expected_version, current if head else None)
             created_at = self.clock()
             previous_hash = head.hash if head else GENESIS_HASH
             records = []
