@@ -10,10 +10,11 @@ RESULTS_FILE = Path(__file__).resolve().parent / "results" / "latest.json"
 
 
 def summarise(name: str, samples: list[float], baseline: str | None) -> dict:
+    samples = [round(sample, 1) for sample in samples]
     return {
         "variant": name,
-        "events_per_s": statistics.median(samples),
-        "samples": [round(sample, 1) for sample in samples],
+        "events_per_s": round(statistics.median(samples), 1),
+        "samples": samples,
         "baseline": baseline,
         "ratio": None,
         "note": "",
@@ -25,7 +26,7 @@ def add_ratios(rows: list[dict]) -> None:
     medians = {row["variant"]: row["events_per_s"] for row in rows}
     for row in rows:
         if row["baseline"] is not None:
-            row["ratio"] = row["events_per_s"] / medians[row["baseline"]]
+            row["ratio"] = round(row["events_per_s"] / medians[row["baseline"]], 3)
 
 
 def tail_row(name: str, check: dict, baseline: str | None) -> dict:

@@ -110,6 +110,8 @@ class WriterRun:
             thread.join()
         if self.errors:
             raise self.errors[0]
+        if not self.spans:
+            raise RuntimeError("no writer ran")
         began = min(start for start, _ in self.spans)
         ended = max(end for _, end in self.spans)
         return sum(self.counts) / (ended - began)
