@@ -6,6 +6,8 @@ PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 ADDRESS ?= 127.0.0.1:8000
 # PostgreSQL for the second test run: DATABASE_URL when it names one, else a local server.
 PG_URL := $(or $(filter postgres%,$(DATABASE_URL)),postgres://127.0.0.1:5432/postgres)
+# A scratch database of its own for the benchmarks (created when missing; its events are emptied).
+BENCH_URL ?= postgres://127.0.0.1:5432/es_bench
 PG_PROBE := import psycopg, sys; psycopg.connect(sys.argv[1], connect_timeout=3).close()
 
 .PHONY: run test lint bench
@@ -45,4 +47,4 @@ lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff format --check .
 
 bench: $(VENV)/.installed-dev
-	DATABASE_URL="$(PG_URL)" $(PY) bench/run.py $(BENCH_ARGS)
+	DATABASE_URL="$(BENCH_URL)" $(PY) bench/run.py $(BENCH_ARGS)

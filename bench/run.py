@@ -51,6 +51,23 @@ def require_postgresql() -> None:
         raise SystemExit(f"DATABASE_URL uses {engine}. {REFUSAL}")
 
 
+def ensure_database() -> None:
+    """Create the scratch database named by DATABASE_URL when the server does not have it yet."""
+    import psycopg
+    from psycopg import sql
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    params = conninfo_to_dict(os.environ["DATABASE_URL"])
+    name = params.get("dbname")
+    if not name:
+        return
+    maintenance = make_conninfo(**{**params, "dbname": "postgres"})
+    with psycopg.connect(maintenance, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        if not exists:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
 def setup_django() -> None:
     """Configure Django as production runs it: DEBUG off, so no query is logged."""
     os.environ["DJANGO_SETTINGS_MODULE"] = SETTINGS_MODULE
@@ -66,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     if str(PROJECT_ROOT) not in sys.path:
         sys.path.insert(0, str(PROJECT_ROOT))
     require_postgresql()
+    ensure_database()
     setup_django()
     from bench.suite import run_suite
 
