@@ -9,14 +9,12 @@ import psycopg
 
 from bench.scratch import AGGREGATE_TYPE, EVENT_TYPE, EVENTS_TABLE
 from eventsourcing_app.default_store import get_event_store
-from eventsourcing_app.recorders.database import SELECT_COLUMNS
+from eventsourcing_app.recorders.database import COLUMNS
 from eventsourcing_app.records import START, NewEvent
 
 KEYSET_BATCH = 1000
 FILL_BATCH = 500
-KEYSET_SQL = (
-    f"SELECT {', '.join(SELECT_COLUMNS)} FROM {EVENTS_TABLE} WHERE id > %s ORDER BY id LIMIT %s"
-)
+KEYSET_SQL = f"SELECT {COLUMNS} FROM {EVENTS_TABLE} WHERE id > %s ORDER BY id LIMIT %s"
 
 
 def fill_log(events: int) -> None:
