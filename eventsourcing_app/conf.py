@@ -11,6 +11,11 @@ DEFAULTS: dict[str, Any] = {
     "READ_BATCH_SIZE": 1000,
     # Rows per multi-row INSERT when one append carries many events (all in one transaction).
     "INSERT_BATCH_SIZE": 500,
+    # Let PostgreSQL prepare the store's statements once per connection. Turn off behind a
+    # transaction-mode pooler that cannot keep prepared statements (PgBouncer before 1.21).
+    "PREPARE_STATEMENTS": True,
+    # Stream heads remembered per process, so that an append after a load skips a read.
+    "STREAM_HEAD_CACHE_SIZE": 10000,
     # How often an append with expected version ANY retries after losing a race.
     "ANY_VERSION_RETRIES": 5,
     # Take a snapshot every N events per aggregate (per class overrides win).

@@ -26,5 +26,18 @@ class ConcurrencyError(EventStoreError):
         )
 
 
+class MissingPredecessor(EventStoreError):
+    """Report that the event an append chains onto is not stored; nothing was written.
+
+    The store meets this only when it appended on a remembered stream head that a rolled-back
+    transaction never stored; it then reads the stream's real head.
+    """
+
+    def __init__(self, aggregate_id: Any, version: int) -> None:
+        self.aggregate_id = aggregate_id
+        self.version = version
+        super().__init__(f"stream {aggregate_id} has no event {version} with the expected hash")
+
+
 class StreamTypeMismatch(InvalidAppend):
     """Refuse to append events of one aggregate type to a stream of another."""

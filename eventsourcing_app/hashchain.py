@@ -11,6 +11,7 @@ import datetime as dt
 import hashlib
 import json
 import math
+import re
 import uuid
 from collections.abc import Mapping
 from decimal import Decimal
@@ -19,6 +20,8 @@ from typing import Any
 from eventsourcing_app.errors import InvalidAppend
 
 MAX_DEPTH = 64
+NEEDS_ESCAPE = re.compile(r'[\x00-\x1f"\\]')
+SMALL_INT = 10**15
 
 
 def canonical_json(value: Any, path: str = "data") -> str:
@@ -29,6 +32,8 @@ def canonical_json(value: Any, path: str = "data") -> str:
 
 
 def _number(value: int | float) -> str:
+    if isinstance(value, int) and value % 10 and -SMALL_INT < value < SMALL_INT:
+        return str(value)  # already what normalising would give, without the Decimal
     number = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
     if number == 0:
         return "0"
@@ -47,7 +52,11 @@ def _encode(value: Any, path: str, out, depth: int) -> None:
     elif isinstance(value, str):
         if "\x00" in value:
             raise InvalidAppend(f"{path} contains a NUL character, which JSON columns cannot hold")
-        out(json.dumps(value, ensure_ascii=False))
+        out(
+            f'"{value}"'
+            if not NEEDS_ESCAPE.search(value)
+            else json.dumps(value, ensure_ascii=False)
+        )
     elif isinstance(value, int):
         out(_number(value))
     elif isinstance(value, float):
@@ -95,12 +104,13 @@ def event_hash(
     schema_version: int,
     canonical_data: str,
     canonical_metadata: str,
-    created_at: dt.datetime,
+    created_at: str,
     previous_hash: str,
 ) -> str:
     """Return the hex SHA-256 of an event's content chained to the previous event's hash.
 
-    `canonical_data` and `canonical_metadata` are what `canonical_json` made of them.
+    `canonical_data` and `canonical_metadata` are what `canonical_json` made of them, and
+    `created_at` is what `timestamp_text` made of the time.
     """
     content = "".join(
         (
@@ -109,7 +119,7 @@ def event_hash(
             '","aggregate_type":',
             json.dumps(aggregate_type, ensure_ascii=False),
             ',"created_at":"',
-            timestamp_text(created_at),
+            created_at,
             '","data":',
             canonical_data,
             ',"event_type":',

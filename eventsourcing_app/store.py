@@ -9,8 +9,14 @@ from collections.abc import Callable, Container, Iterator, Mapping, Sequence
 from typing import Any
 
 from eventsourcing_app.context import current_metadata
-from eventsourcing_app.errors import ConcurrencyError, InvalidAppend, StreamTypeMismatch
-from eventsourcing_app.hashchain import canonical_json, event_hash
+from eventsourcing_app.errors import (
+    ConcurrencyError,
+    InvalidAppend,
+    MissingPredecessor,
+    StreamTypeMismatch,
+)
+from eventsourcing_app.hashchain import canonical_json, event_hash, timestamp_text
+from eventsourcing_app.heads import StreamHeads
 from eventsourcing_app.recorders import Recorder
 from eventsourcing_app.records import (
     ANY,
@@ -22,6 +28,7 @@ from eventsourcing_app.records import (
     NewEvent,
     Position,
     StoredEvent,
+    StreamHead,
 )
 
 TYPE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)*$")
@@ -45,6 +52,7 @@ class EventStore:
         clock: Callable[[], dt.datetime] = utc_now,
         read_batch_size: int = 1000,
         any_version_retries: int = 5,
+        heads: StreamHeads | None = None,
     ) -> None:
         self.recorder = recorder
         self.event_types = event_types
@@ -52,6 +60,7 @@ class EventStore:
         self.clock = clock
         self.read_batch_size = read_batch_size
         self.any_version_retries = any_version_retries
+        self.heads = heads if heads is not None else StreamHeads()
 
     def append(
         self,
@@ -78,16 +87,27 @@ class EventStore:
         context = self.metadata()
         prepared = [self._prepare(event, context, index) for index, event in enumerate(events)]
         attempts = self.any_version_retries + 1 if expected_version is ANY else 1
-        for attempt in range(attempts):
+        attempt, trust_heads = 0, True
+        while True:
             try:
-                return self._append_once(aggregate_id, aggregate_type, prepared, expected_version)
-            except ConcurrencyError as conflict:
-                head = self.recorder.stream_head(aggregate_id)
-                actual = head.version if head else None
-                if expected_version is ANY and attempt + 1 < attempts:
+                return self._append_once(
+                    aggregate_id, aggregate_type, prepared, expected_version, trust_heads
+                )
+            except MissingPredecessor as missing:
+                self.heads.forget(aggregate_id)
+                if trust_heads:
+                    trust_heads = False  # the remembered head was never committed: read it
                     continue
-                raise ConcurrencyError(aggregate_id, expected_version, actual) from conflict
-        raise AssertionError("unreachable")
+                conflict = missing
+            except ConcurrencyError as error:
+                conflict = error
+            self.heads.forget(aggregate_id)
+            attempt += 1
+            if attempt < attempts:
+                continue
+            head = self.recorder.stream_head(aggregate_id)
+            actual = head.version if head else None
+            raise ConcurrencyError(aggregate_id, expected_version, actual) from conflict
 
     def _prepare(self, event: NewEvent, context: Mapping[str, Any], index: int) -> tuple:
         if not isinstance(event, NewEvent):
@@ -120,12 +140,12 @@ class EventStore:
         aggregate_type: str,
         prepared: list[tuple],
         expected_version: int | ExpectedVersion,
+        trust_heads: bool,
     ) -> list[StoredEvent]:
         if expected_version is NO_STREAM:
             expected_version = 0
         with self.recorder.transaction():
-            # A new stream needs no read: if it exists after all, inserting version 1 conflicts.
-            head = None if expected_version == 0 else self.recorder.stream_head(aggregate_id)
+            head = self._head(aggregate_id, expected_version, trust_heads)
             current = head.version if head else 0
             if head is not None and head.aggregate_type != aggregate_type:
                 raise StreamTypeMismatch(
@@ -134,6 +154,7 @@ class EventStore:
             if expected_version is not ANY and expected_version != current:
                 raise ConcurrencyError(aggregate_id, expected_version, current if head else None)
             created_at = self.clock()
+            created_text = timestamp_text(created_at)
             previous_hash = head.hash if head else GENESIS_HASH
             records = []
             for offset, (
@@ -152,7 +173,7 @@ class EventStore:
                     schema_version=event.schema_version,
                     canonical_data=canonical_data,
                     canonical_metadata=canonical_metadata,
-                    created_at=created_at,
+                    created_at=created_text,
                     previous_hash=previous_hash,
                 )
                 records.append(
@@ -170,7 +191,23 @@ class EventStore:
                     )
                 )
                 previous_hash = digest
-            return self.recorder.insert(records)
+            stored = self.recorder.insert(records)
+            self.heads.remember(aggregate_id, StreamHead(aggregate_type, version, digest))
+            return stored
+
+    def _head(
+        self,
+        aggregate_id: uuid.UUID,
+        expected_version: int | ExpectedVersion,
+        trust_heads: bool,
+    ) -> StreamHead | None:
+        if expected_version == 0:
+            return None  # a new stream needs no read: if it exists, inserting version 1 conflicts
+        if trust_heads and expected_version is not ANY:
+            remembered = self.heads.get(aggregate_id)
+            if remembered is not None and remembered.version == expected_version:
+                return remembered
+        return self.recorder.stream_head(aggregate_id)
 
     def read_stream(
         self,
@@ -184,6 +221,7 @@ class EventStore:
         aggregate_id = _aggregate_id(stream)
         if as_of is not None and as_of.tzinfo is None:
             raise ValueError("as_of must be timezone-aware")
+        last = None
         while True:
             batch = self.recorder.read_stream(
                 aggregate_id,
@@ -193,9 +231,14 @@ class EventStore:
                 limit=self.read_batch_size,
             )
             yield from batch
+            last = batch[-1] if batch else last
             if len(batch) < self.read_batch_size:
-                return
+                break
             after_version = batch[-1].version
+        if last is not None and to_version is None and as_of is None:
+            self.heads.remember(
+                aggregate_id, StreamHead(last.aggregate_type, last.version, last.hash)
+            )
 
     def read_log(
         self, after: Position = START, *, limit: int | None = None

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from eventsourcing_app.hashchain import canonical_json, event_hash
+from eventsourcing_app.hashchain import canonical_json, event_hash, timestamp_text
 from eventsourcing_app.recorders import Recorder
 from eventsourcing_app.records import GENESIS_HASH, StoredEvent
 
@@ -88,7 +88,7 @@ def _check(event: StoredEvent, expected_version: int, previous: str, report: Ver
         schema_version=event.schema_version,
         canonical_data=canonical_json(event.data),
         canonical_metadata=canonical_json(event.metadata, "metadata"),
-        created_at=event.created_at,
+        created_at=timestamp_text(event.created_at),
         previous_hash=event.previous_hash,
     )
     if recomputed != event.hash:

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
-from eventsourcing_app.errors import ConcurrencyError
+from eventsourcing_app.errors import ConcurrencyError, MissingPredecessor
 from eventsourcing_app.records import EventRecord, Position, StoredEvent, StreamHead
 
 
@@ -48,17 +48,29 @@ class InMemoryRecorder:
 
     def insert(self, records: Sequence[EventRecord]) -> list[StoredEvent]:
         with self.transaction():
+            first = records[0]
+            head = self.stream_head(first.aggregate_id)
+            taken = head.version if head else 0
+            if first.version <= taken:
+                raise ConcurrencyError(first.aggregate_id, first.version - 1, taken)
+            if first.version > 1 and not self._holds(first):
+                raise MissingPredecessor(first.aggregate_id, first.version - 1)
             stored = []
             for record in records:
-                head = self.stream_head(record.aggregate_id)
-                taken = head.version if head else 0
-                if record.version <= taken:
-                    raise ConcurrencyError(record.aggregate_id, record.version - 1, taken)
                 next_id = len(self._log) + len(self._pending) + 1
                 event = StoredEvent.from_record(record, id=next_id, transaction_id=0)
                 self._pending.append(event)
                 stored.append(event)
             return stored
+
+    def _holds(self, record: EventRecord) -> bool:
+        """Tell whether the event `record` chains onto is stored (or pending) with its hash."""
+        stream = self._streams.get(record.aggregate_id, [])
+        pending = [e for e in self._pending if e.aggregate_id == record.aggregate_id]
+        return any(
+            e.version == record.version - 1 and e.hash == record.previous_hash
+            for e in stream + pending
+        )
 
     def read_stream(
         self,

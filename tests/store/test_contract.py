@@ -7,8 +7,22 @@ from decimal import Decimal
 import pytest
 
 from eventsourcing_app.context import metadata_context
-from eventsourcing_app.errors import ConcurrencyError, InvalidAppend, StreamTypeMismatch
-from eventsourcing_app.records import ANY, GENESIS_HASH, NO_STREAM, START, NewEvent, Position
+from eventsourcing_app.errors import (
+    ConcurrencyError,
+    InvalidAppend,
+    MissingPredecessor,
+    StreamTypeMismatch,
+)
+from eventsourcing_app.records import (
+    ANY,
+    GENESIS_HASH,
+    NO_STREAM,
+    START,
+    EventRecord,
+    NewEvent,
+    Position,
+    StreamHead,
+)
 from eventsourcing_app.store import EventStore
 from eventsourcing_app.verification import verify_chains
 from tests.helpers import deposits, new_id
@@ -291,3 +305,65 @@ def test_one_append_of_many_events_is_one_contiguous_batch(store, settings):
     assert [e.version for e in stored] == list(range(1, 51))
     assert [e.data["n"] for e in store.read_stream(account)] == list(range(50))
     assert verify_chains(store.recorder).intact
+
+
+class Boom(Exception):
+    pass
+
+
+def test_a_head_remembered_from_a_rolled_back_append_misleads_nobody(store):
+    account = new_id()
+    store.append(account, deposits("1.00"), expected_version=NO_STREAM, aggregate_type=ACCOUNT)
+
+    def append_then_fail():
+        with store.recorder.transaction():
+            store.append(account, deposits("2.00"), expected_version=1, aggregate_type=ACCOUNT)
+            raise Boom  # the caller's transaction rolls the append back
+
+    with pytest.raises(Boom):
+        append_then_fail()
+    assert store.heads.get(account).version == 2  # what the store remembers never committed
+    with pytest.raises(ConcurrencyError) as caught:
+        store.append(account, deposits("3.00"), expected_version=2, aggregate_type=ACCOUNT)
+    assert (caught.value.expected, caught.value.actual) == (2, 1)
+    stored = store.append(account, deposits("3.00"), expected_version=1, aggregate_type=ACCOUNT)
+    assert [e.version for e in stored] == [2]
+    assert [e.data["amount"] for e in store.read_stream(account)] == ["1.00", "3.00"]
+    assert verify_chains(store.recorder).intact
+
+
+def test_the_recorder_refuses_events_whose_predecessor_is_not_stored(store):
+    account = new_id()
+    (first,) = store.append(
+        account, deposits("1.00"), expected_version=NO_STREAM, aggregate_type=ACCOUNT
+    )
+    store.heads.remember(account, StreamHead(ACCOUNT, 1, "f" * 64))  # a wrong hint
+    stored = store.append(account, deposits("2.00"), expected_version=1, aggregate_type=ACCOUNT)
+    assert stored[0].previous_hash == first.hash
+    record = EventRecord(**{**_record_fields(stored[0]), "version": 5, "previous_hash": "e" * 64})
+    with pytest.raises(MissingPredecessor), store.recorder.transaction():
+        store.recorder.insert([record])
+    assert [e.version for e in store.read_stream(account)] == [1, 2]
+
+
+def _record_fields(event):
+    fields = dict(event.__dict__)
+    del fields["id"], fields["transaction_id"]
+    return fields
+
+
+def test_reading_a_whole_stream_remembers_its_head(store):
+    account = new_id()
+    store.append(
+        account, deposits("1.00", "2.00"), expected_version=NO_STREAM, aggregate_type=ACCOUNT
+    )
+    reader = EventStore(store.recorder)
+    assert reader.heads.get(account) is None
+    last = list(reader.read_stream(account))[-1]
+    assert reader.heads.get(account) == StreamHead(ACCOUNT, 2, last.hash)
+    other = new_id()
+    store.append(
+        other, deposits("1.00", "2.00"), expected_version=NO_STREAM, aggregate_type=ACCOUNT
+    )
+    list(reader.read_stream(other, to_version=1))
+    assert reader.heads.get(other) is None

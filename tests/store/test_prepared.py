@@ -1,0 +1,40 @@
+"""On PostgreSQL the store's statements are prepared once per connection, unless turned off."""
+
+import pytest
+from django.db import connection
+
+from eventsourcing_app.default_store import get_event_store
+from eventsourcing_app.records import NO_STREAM
+from tests.helpers import deposits, new_id, requires_postgresql
+
+pytestmark = [requires_postgresql, pytest.mark.django_db(transaction=True)]
+
+
+def prepared_inserts() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_prepared_statements "
+            "WHERE statement LIKE 'INSERT INTO events%%'"
+        )
+        return cursor.fetchone()[0]
+
+
+def append_twice() -> None:
+    store = get_event_store()
+    account = new_id()
+    store.append(account, deposits("1.00"), expected_version=NO_STREAM, aggregate_type="bank.A")
+    store.append(account, deposits("2.00"), expected_version=1, aggregate_type="bank.A")
+    assert [e.version for e in store.read_stream(account)] == [1, 2]
+
+
+def test_appends_are_prepared_statements_by_default():
+    connection.close()  # a fresh connection, with nothing prepared yet
+    append_twice()
+    assert prepared_inserts() == 1
+
+
+def test_preparing_can_be_turned_off_for_poolers(settings):
+    settings.EVENTSOURCING = {"PREPARE_STATEMENTS": False}
+    connection.close()
+    append_twice()
+    assert prepared_inserts() == 0
