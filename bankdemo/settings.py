@@ -127,9 +127,8 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
 }
 
+# The event store's settings; see eventsourcing_app/conf.py for every key and its default.
 EVENTSOURCING = {
-    "READ_BATCH_SIZE": 1000,
-    "INSERT_BATCH_SIZE": 500,
     "SNAPSHOT_INTERVAL": 100,
 }
 
