@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import enum
 import uuid
@@ -74,7 +75,7 @@ class StreamHead:
     hash: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class EventRecord:
     """A validated, hashed event ready to be inserted by a recorder."""
 
@@ -90,22 +91,12 @@ class EventRecord:
     previous_hash: str
 
 
-@dataclass(frozen=True)
-class StoredEvent:
+@dataclass(frozen=True, slots=True)
+class StoredEvent(EventRecord):
     """An event as the store holds it, with its place in the global log."""
 
     id: int
     transaction_id: int
-    aggregate_id: uuid.UUID
-    aggregate_type: str
-    event_type: str
-    version: int
-    schema_version: int
-    data: dict[str, Any]
-    metadata: dict[str, Any]
-    created_at: dt.datetime
-    hash: str
-    previous_hash: str
 
     @property
     def position(self) -> Position:
@@ -113,4 +104,8 @@ class StoredEvent:
 
     @classmethod
     def from_record(cls, record: EventRecord, *, id: int, transaction_id: int) -> StoredEvent:
-        return cls(id=id, transaction_id=transaction_id, **record.__dict__)
+        fields = {name: getattr(record, name) for name in RECORD_FIELDS}
+        return cls(id=id, transaction_id=transaction_id, **fields)
+
+
+RECORD_FIELDS = tuple(field.name for field in dataclasses.fields(EventRecord))

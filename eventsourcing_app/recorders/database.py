@@ -239,7 +239,8 @@ class DjangoRecorder:
             # Django turns psycopg's preparing off; allow it, yet prepare only what asks for it.
             raw.prepare_threshold = NEVER_AUTOMATICALLY
         with connection.wrap_database_errors, psycopg.Cursor(raw) as cursor:
-            cursor.execute(sql, params, prepare=prepare or None)
+            # Binary results: timestamps, UUIDs and JSONB decode in C, not from text.
+            cursor.execute(sql, params, prepare=prepare or None, binary=True)
             return cursor.fetchall()
 
     def _event(self, row) -> StoredEvent:
