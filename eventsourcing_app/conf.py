@@ -18,8 +18,10 @@ DEFAULTS: dict[str, Any] = {
     "STREAM_HEAD_CACHE_SIZE": 10000,
     # How often an append with expected version ANY retries after losing a race.
     "ANY_VERSION_RETRIES": 5,
-    # Take a snapshot every N events per aggregate (per class overrides win).
+    # Take a snapshot every N events per aggregate: a class's `snapshot_interval` overrides
+    # this default, and SNAPSHOT_INTERVALS ({"bank.Account": 50}) overrides both. 0: never.
     "SNAPSHOT_INTERVAL": 100,
+    "SNAPSHOT_INTERVALS": {},
 }
 
 

@@ -1,11 +1,18 @@
-"""Build the event store the project uses: the Django recorder with the app's settings."""
+"""Build the event store and repositories the project uses, with the app's settings."""
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from eventsourcing_app import conf
+from eventsourcing_app.domain.aggregate import Aggregate
 from eventsourcing_app.heads import StreamHeads
 from eventsourcing_app.recorders.database import DjangoRecorder
+from eventsourcing_app.recorders.snapshots import DjangoSnapshotStore
+from eventsourcing_app.repository import Repository
 from eventsourcing_app.store import EventStore
+
+A = TypeVar("A", bound=Aggregate)
 
 # One memory of stream heads per database, shared by every store of the process.
 _heads: dict[str, StreamHeads] = {}
@@ -21,4 +28,24 @@ def get_event_store(using: str = "default") -> EventStore:
         read_batch_size=conf.get("READ_BATCH_SIZE"),
         any_version_retries=conf.get("ANY_VERSION_RETRIES"),
         heads=heads,
+    )
+
+
+def snapshot_interval(aggregate_class: type[Aggregate]) -> int:
+    """Return how many events apart `aggregate_class` is snapshotted (0: never)."""
+    per_type = conf.get("SNAPSHOT_INTERVALS")
+    if aggregate_class.type_name in per_type:
+        return per_type[aggregate_class.type_name]
+    if aggregate_class.snapshot_interval is not None:
+        return aggregate_class.snapshot_interval
+    return conf.get("SNAPSHOT_INTERVAL")
+
+
+def get_repository(aggregate_class: type[A], using: str = "default") -> Repository[A]:
+    """Return a `Repository` for `aggregate_class` on the Django database `using`."""
+    return Repository(
+        aggregate_class,
+        get_event_store(using),
+        snapshots=DjangoSnapshotStore(using),
+        snapshot_interval=snapshot_interval(aggregate_class),
     )

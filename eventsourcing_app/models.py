@@ -98,6 +98,7 @@ class Event(models.Model):
                 name="events_type_position_idx",
             ),
             models.Index(CorrelationId(), name="events_correlation_idx"),
+            models.Index(fields=["event_type", "schema_version"], name="events_type_schema_idx"),
             models.Index(fields=["created_at"], name="events_created_at_idx"),
         ]
 

@@ -262,6 +262,12 @@ class EventStore:
                 return
             after = batch[-1].position
 
+    def version_at(self, stream: uuid.UUID | str, as_of: dt.datetime) -> int | None:
+        """Return the version of the stream's last event stamped at or before `as_of`."""
+        if as_of.tzinfo is None:
+            raise ValueError("as_of must be timezone-aware")
+        return self.recorder.version_at(_aggregate_id(stream), as_of)
+
     def stream_version(self, stream: uuid.UUID | str) -> int | None:
         """Return the stream's current version, or None when it does not exist."""
         head = self.recorder.stream_head(_aggregate_id(stream))

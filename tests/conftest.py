@@ -5,6 +5,8 @@ from django.db.backends.signals import connection_created
 
 from eventsourcing_app.recorders.database import DjangoRecorder
 from eventsourcing_app.recorders.memory import InMemoryRecorder
+from eventsourcing_app.recorders.snapshots import DjangoSnapshotStore
+from eventsourcing_app.snapshots import InMemorySnapshotStore
 from eventsourcing_app.store import EventStore
 from tests.helpers import on_postgresql
 
@@ -48,3 +50,11 @@ def recorder(request):
 @pytest.fixture
 def store(recorder):
     return EventStore(recorder, read_batch_size=3)
+
+
+@pytest.fixture
+def snapshots(recorder):
+    """The snapshot store that goes with each recorder."""
+    if isinstance(recorder, InMemoryRecorder):
+        return InMemorySnapshotStore()
+    return DjangoSnapshotStore()

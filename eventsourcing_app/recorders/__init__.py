@@ -34,6 +34,9 @@ class Recorder(Protocol):
     ) -> list[StoredEvent]:
         """Return up to `limit` events of a stream after a version, in version order."""
 
+    def version_at(self, aggregate_id: uuid.UUID, as_of: dt.datetime) -> int | None:
+        """Return the highest version of a stream stamped at or before `as_of`, or None."""
+
     def read_log(self, after: Position, limit: int) -> list[StoredEvent]:
         """Return up to `limit` committed events after `after`, in log order, never skipping one."""
 
@@ -44,6 +47,11 @@ class Recorder(Protocol):
         aggregate_id: uuid.UUID | None,
     ) -> list[StoredEvent]:
         """Return events in (aggregate id, version) order after a key, for chain verification."""
+
+    def streams(
+        self, aggregate_type: str, after: uuid.UUID | None, limit: int
+    ) -> list[tuple[uuid.UUID, int]]:
+        """Return (aggregate id, version) of streams of one type after an id, in id order."""
 
     def count(self, aggregate_id: uuid.UUID | None = None) -> int:
         """Return how many events the store holds, in one stream or in all."""

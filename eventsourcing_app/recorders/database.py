@@ -195,6 +195,14 @@ class DjangoRecorder:
         params.append(limit)
         return self._select(" AND ".join(conditions), "version", params)
 
+    def version_at(self, aggregate_id: uuid.UUID, as_of: dt.datetime) -> int | None:
+        rows = self._fetch(
+            f"SELECT max(version) FROM {self.table} WHERE aggregate_id = %s AND created_at <= %s",
+            [self._uuid_param(aggregate_id), self.connection.ops.adapt_datetimefield_value(as_of)],
+            prepare=True,
+        )
+        return rows[0][0]
+
     def read_log(self, after: Position, limit: int) -> list[StoredEvent]:
         condition = "(transaction_id, id) > (%s, %s)"
         if self.is_postgresql:
@@ -213,6 +221,20 @@ class DjangoRecorder:
             params.append(self._uuid_param(aggregate_id))
         params.append(limit)
         return self._select(" AND ".join(conditions), "aggregate_id, version", params)
+
+    def streams(
+        self, aggregate_type: str, after: uuid.UUID | None, limit: int
+    ) -> list[tuple[uuid.UUID, int]]:
+        condition, params = "aggregate_type = %s", [aggregate_type]
+        if after is not None:
+            condition += " AND aggregate_id > %s"
+            params.append(self._uuid_param(after))
+        rows = self._fetch(
+            f"SELECT aggregate_id, max(version) FROM {self.table} WHERE {condition} "
+            "GROUP BY aggregate_id ORDER BY aggregate_id LIMIT %s",
+            [*params, limit],
+        )
+        return [(_as_uuid(aggregate_id), version) for aggregate_id, version in rows]
 
     def count(self, aggregate_id: uuid.UUID | None = None) -> int:
         sql, params = f"SELECT COUNT(*) FROM {self.table}", []
@@ -244,9 +266,7 @@ class DjangoRecorder:
             return cursor.fetchall()
 
     def _event(self, row) -> StoredEvent:
-        aggregate_id, created_at = row[2], row[9]
-        if not isinstance(aggregate_id, uuid.UUID):
-            aggregate_id = uuid.UUID(aggregate_id)
+        aggregate_id, created_at = _as_uuid(row[2]), row[9]
         if isinstance(created_at, str):
             created_at = dt.datetime.fromisoformat(created_at)
         if created_at.tzinfo is None:
@@ -276,6 +296,10 @@ class DjangoRecorder:
             return diag.constraint_name == UNIQUE_CONSTRAINT
         message = str(cause or exc)
         return "UNIQUE constraint failed" in message and f"{self.table}.version" in message
+
+
+def _as_uuid(value) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(value)
 
 
 def _dumps(value) -> str:

@@ -91,6 +91,13 @@ class InMemoryRecorder:
             ]
         return selected[:limit]
 
+    def version_at(self, aggregate_id: uuid.UUID, as_of: dt.datetime) -> int | None:
+        with self._lock:
+            versions = [
+                e.version for e in self._streams.get(aggregate_id, ()) if e.created_at <= as_of
+            ]
+        return max(versions, default=None)
+
     def read_log(self, after: Position, limit: int) -> list[StoredEvent]:
         with self._lock:
             return [e for e in self._log[after.id : after.id + limit]]
@@ -109,6 +116,18 @@ class InMemoryRecorder:
         if after is not None:
             events = [e for e in events if _chain_key(e) > (str(after[0]), after[1])]
         return events[:limit]
+
+    def streams(
+        self, aggregate_type: str, after: uuid.UUID | None, limit: int
+    ) -> list[tuple[uuid.UUID, int]]:
+        with self._lock:
+            found = sorted(
+                (str(aggregate_id), aggregate_id, events[-1].version)
+                for aggregate_id, events in self._streams.items()
+                if events[0].aggregate_type == aggregate_type
+                and (after is None or str(aggregate_id) > str(after))
+            )
+        return [(aggregate_id, version) for _, aggregate_id, version in found[:limit]]
 
     def count(self, aggregate_id: uuid.UUID | None = None) -> int:
         with self._lock:

@@ -17,6 +17,15 @@ DJANGO_FREE = [
     "eventsourcing_app.recorders.memory",
     "eventsourcing_app.store",
     "eventsourcing_app.verification",
+    "eventsourcing_app.heads",
+    "eventsourcing_app.snapshots",
+    "eventsourcing_app.repository",
+    "eventsourcing_app.domain",
+    "eventsourcing_app.domain.aggregate",
+    "eventsourcing_app.domain.codec",
+    "eventsourcing_app.domain.events",
+    "eventsourcing_app.domain.upcasting",
+    "tests.domain.sample",
 ]
 
 
@@ -32,7 +41,7 @@ def python(code: str, **env: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize("module", DJANGO_FREE)
-def test_the_store_core_imports_no_django(module):
+def test_the_store_core_and_the_domain_import_no_django(module):
     result = python(
         f"import sys, {module}; print(sorted(m for m in sys.modules if m.startswith('django')))"
     )

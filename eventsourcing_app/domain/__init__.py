@@ -1,0 +1,25 @@
+"""The Django-free domain core: events, aggregates, upcasters and their JSON codec."""
+
+from eventsourcing_app.domain.aggregate import Aggregate, applies
+from eventsourcing_app.domain.errors import (
+    AggregateNotFound,
+    DomainError,
+    EventDecodingError,
+    UnknownEventType,
+)
+from eventsourcing_app.domain.events import DomainEvent, event_type, registry
+from eventsourcing_app.domain.upcasting import upcaster, upcasters
+
+__all__ = [
+    "Aggregate",
+    "AggregateNotFound",
+    "DomainError",
+    "DomainEvent",
+    "EventDecodingError",
+    "UnknownEventType",
+    "applies",
+    "event_type",
+    "registry",
+    "upcaster",
+    "upcasters",
+]
