@@ -9,10 +9,11 @@ from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 from eventsourcing_app.domain.aggregate import Aggregate
-from eventsourcing_app.domain.errors import AggregateNotFound, DomainError, UnknownEventType
+from eventsourcing_app.domain.errors import AggregateNotFound
 from eventsourcing_app.domain.events import DomainEvent, EventRegistry, registry
 from eventsourcing_app.domain.upcasting import Upcasters, upcasters
 from eventsourcing_app.errors import ConcurrencyError
+from eventsourcing_app.mapper import EventMapper
 from eventsourcing_app.records import NO_STREAM, NewEvent, StoredEvent
 from eventsourcing_app.snapshots import SnapshotRecord, SnapshotStore
 from eventsourcing_app.store import EventStore
@@ -39,7 +40,7 @@ class Repository(Generic[A]):
         self.snapshots = snapshots
         self.snapshot_interval = snapshot_interval
         self.events = events
-        self.upcasters = upcasters
+        self.mapper = EventMapper(events, upcasters)
         self.stale_snapshots = 0
         self.failed_snapshots = 0
 
@@ -136,23 +137,7 @@ class Repository(Generic[A]):
 
     def to_domain(self, stored: StoredEvent) -> DomainEvent:
         """Turn a stored event into its domain event, upcast to the current schema."""
-        try:
-            cls = self.events.event_class(stored.event_type)
-            data = stored.data
-            if stored.schema_version != cls.schema_version:
-                data = self.upcasters.upcast(
-                    stored.event_type, stored.schema_version, data, cls.schema_version
-                )
-            return self.events.decode(stored.event_type, data)
-        except UnknownEventType:
-            raise UnknownEventType(
-                f"{stored.event_type!r} is not a registered event type (event v{stored.version} "
-                f"of {stored.aggregate_type} {stored.aggregate_id})"
-            ) from None
-        except DomainError as exc:
-            raise type(exc)(
-                f"{exc} (event v{stored.version} of {stored.aggregate_type} {stored.aggregate_id})"
-            ) from None
+        return self.mapper.to_domain(stored)
 
     def _from_snapshot(self, aggregate_id: uuid.UUID, target: int | None) -> A:
         cls = self.aggregate_class

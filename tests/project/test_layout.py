@@ -20,6 +20,7 @@ DJANGO_FREE = [
     "eventsourcing_app.heads",
     "eventsourcing_app.snapshots",
     "eventsourcing_app.repository",
+    "eventsourcing_app.mapper",
     "eventsourcing_app.domain",
     "eventsourcing_app.domain.aggregate",
     "eventsourcing_app.domain.codec",
