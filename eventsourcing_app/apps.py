@@ -9,4 +9,11 @@ class EventsourcingConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from django.utils.module_loading import autodiscover_modules
+
         from eventsourcing_app import checks  # noqa: F401  (registers the system checks)
+        from eventsourcing_app.projections import apply_inline
+        from eventsourcing_app.signals import events_appended
+
+        autodiscover_modules("projections")
+        events_appended.connect(apply_inline, dispatch_uid="eventsourcing-inline-projections")

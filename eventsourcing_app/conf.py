@@ -22,6 +22,13 @@ DEFAULTS: dict[str, Any] = {
     # this default, and SNAPSHOT_INTERVALS ({"bank.Account": 50}) overrides both. 0: never.
     "SNAPSHOT_INTERVAL": 100,
     "SNAPSHOT_INTERVALS": {},
+    # Projection workers: events per batch (one transaction each), how long to sleep when no
+    # NOTIFY arrives (SQLite has none), how long a worker's lease on a projection lasts
+    # without a heartbeat, and when a failed projection is tried again.
+    "PROJECTION_BATCH_SIZE": 500,
+    "POLL_INTERVAL": None,  # seconds; None: 5 on PostgreSQL (NOTIFY wakes sooner), 0.5 on SQLite
+    "LEASE_SECONDS": 30,
+    "RETRY_FAILED_SECONDS": 60,
 }
 
 

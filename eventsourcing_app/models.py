@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.db import models
 
+from eventsourcing_app.records import Position
+
 
 class AppendOnlyError(Exception):
     """Refuse a change to a stored event: the log is append-only."""
@@ -139,3 +141,33 @@ class Snapshot(models.Model):
 
     def __str__(self) -> str:
         return f"snapshot of {self.aggregate_type} {self.aggregate_id} at v{self.version}"
+
+
+class ProjectionCheckpoint(models.Model):
+    """Where an async projection has got to in the log, who runs it, and how it fares."""
+
+    OK = "ok"
+    FAILED = "failed"
+    REBUILDING = "rebuilding"
+    STATUSES = [(OK, "ok"), (FAILED, "failed"), (REBUILDING, "rebuilding")]
+
+    name = models.CharField(max_length=100, primary_key=True)
+    position_transaction = models.BigIntegerField(default=0)
+    position_id = models.BigIntegerField(default=0)
+    status = models.CharField(max_length=20, choices=STATUSES, default=OK)
+    last_error = models.TextField(blank=True, default="")
+    failed_event_id = models.BigIntegerField(null=True, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
+    owner = models.CharField(max_length=200, blank=True, default="")
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "projection_checkpoints"
+
+    def __str__(self) -> str:
+        return f"{self.name} at {self.position} ({self.status})"
+
+    @property
+    def position(self) -> Position:
+        return Position(self.position_transaction, self.position_id)

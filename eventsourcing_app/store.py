@@ -241,12 +241,14 @@ class EventStore:
             )
 
     def read_log(
-        self, after: Position = START, *, limit: int | None = None
+        self, after: Position = START, *, limit: int | None = None, holdback: bool = True
     ) -> Iterator[StoredEvent]:
         """Yield committed events after `after` in log order, streaming in batches.
 
         The order is the one a checkpoint can follow: an event is never delivered behind one
         already delivered, so a reader that resumes from the last position it saw misses nothing.
+        `holdback=False` delivers every committed event at once instead, which is safe only
+        while no writer that matters can commit (rebuilding an inline projection under a lock).
         """
         delivered = 0
         while limit is None or delivered < limit:
@@ -255,12 +257,20 @@ class EventStore:
                 if limit is None
                 else min(self.read_batch_size, limit - delivered)
             )
-            batch = self.recorder.read_log(after, size)
+            batch = self.recorder.read_log(after, size, holdback=holdback)
             yield from batch
             delivered += len(batch)
             if len(batch) < size:
                 return
             after = batch[-1].position
+
+    def head(self) -> Position:
+        """Return the position of the last event a log reader can be given now."""
+        return self.recorder.head()
+
+    def count_between(self, after: Position, upto: Position, cap: int) -> int:
+        """Count the events after `after` up to `upto`, stopping at `cap`."""
+        return self.recorder.count_between(after, upto, cap)
 
     def version_at(self, stream: uuid.UUID | str, as_of: dt.datetime) -> int | None:
         """Return the version of the stream's last event stamped at or before `as_of`."""

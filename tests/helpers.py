@@ -14,7 +14,7 @@ def on_postgresql() -> bool:
 
 requires_postgresql = pytest.mark.skipif(
     connection.vendor != "postgresql",
-    reason="needs PostgreSQL (concurrency, log order, TRUNCATE); this run is on SQLite, "
+    reason="needs PostgreSQL (concurrency, log order, NOTIFY, TRUNCATE); this run is on SQLite, "
     "and make test runs the suite on PostgreSQL too",
 )
 

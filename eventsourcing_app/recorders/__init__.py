@@ -37,8 +37,15 @@ class Recorder(Protocol):
     def version_at(self, aggregate_id: uuid.UUID, as_of: dt.datetime) -> int | None:
         """Return the highest version of a stream stamped at or before `as_of`, or None."""
 
-    def read_log(self, after: Position, limit: int) -> list[StoredEvent]:
-        """Return up to `limit` committed events after `after`, in log order, never skipping one."""
+    def read_log(self, after: Position, limit: int, *, holdback: bool = True) -> list[StoredEvent]:
+        """Return up to `limit` committed events after `after`, in log order, never skipping one
+        (with `holdback`, only those no open transaction can still precede)."""
+
+    def head(self) -> Position:
+        """Return the position of the last event `read_log` can deliver now (START if none)."""
+
+    def count_between(self, after: Position, upto: Position, cap: int) -> int:
+        """Count events after `after` and at or before `upto`, up to `cap`."""
 
     def read_chains(
         self,

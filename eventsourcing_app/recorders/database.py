@@ -21,7 +21,7 @@ from django.db import IntegrityError, connections, transaction
 from eventsourcing_app import conf
 from eventsourcing_app.errors import ConcurrencyError, MissingPredecessor
 from eventsourcing_app.models import Event
-from eventsourcing_app.records import EventRecord, Position, StoredEvent, StreamHead
+from eventsourcing_app.records import START, EventRecord, Position, StoredEvent, StreamHead
 from eventsourcing_app.signals import events_appended
 
 NEVER_AUTOMATICALLY = 2**31 - 1
@@ -203,11 +203,29 @@ class DjangoRecorder:
         )
         return rows[0][0]
 
-    def read_log(self, after: Position, limit: int) -> list[StoredEvent]:
+    def read_log(self, after: Position, limit: int, *, holdback: bool = True) -> list[StoredEvent]:
         condition = "(transaction_id, id) > (%s, %s)"
-        if self.is_postgresql:
+        if self.is_postgresql and holdback:
             condition += POSTGRESQL_LOG_BOUND
         return self._select(condition, "transaction_id, id", [after.transaction, after.id, limit])
+
+    def head(self) -> Position:
+        bound = "WHERE 1 = 1" + (POSTGRESQL_LOG_BOUND if self.is_postgresql else "")
+        rows = self._fetch(
+            f"SELECT transaction_id, id FROM {self.table} {bound} "
+            "ORDER BY transaction_id DESC, id DESC LIMIT 1",
+            [],
+        )
+        return Position(int(rows[0][0]), rows[0][1]) if rows else START
+
+    def count_between(self, after: Position, upto: Position, cap: int) -> int:
+        rows = self._fetch(
+            f"SELECT count(*) FROM (SELECT 1 FROM {self.table} "
+            "WHERE (transaction_id, id) > (%s, %s) AND (transaction_id, id) <= (%s, %s) "
+            "LIMIT %s) AS behind",
+            [after.transaction, after.id, upto.transaction, upto.id, cap],
+        )
+        return rows[0][0]
 
     def read_chains(
         self, after: tuple[uuid.UUID, int] | None, limit: int, aggregate_id: uuid.UUID | None

@@ -9,7 +9,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from eventsourcing_app.errors import ConcurrencyError, MissingPredecessor
-from eventsourcing_app.records import EventRecord, Position, StoredEvent, StreamHead
+from eventsourcing_app.records import START, EventRecord, Position, StoredEvent, StreamHead
 
 
 class InMemoryRecorder:
@@ -98,9 +98,16 @@ class InMemoryRecorder:
             ]
         return max(versions, default=None)
 
-    def read_log(self, after: Position, limit: int) -> list[StoredEvent]:
+    def read_log(self, after: Position, limit: int, *, holdback: bool = True) -> list[StoredEvent]:
         with self._lock:
-            return [e for e in self._log[after.id : after.id + limit]]
+            return self._log[after.id : after.id + limit]
+
+    def head(self) -> Position:
+        with self._lock:
+            return self._log[-1].position if self._log else START
+
+    def count_between(self, after: Position, upto: Position, cap: int) -> int:
+        return max(0, min(upto.id - after.id, cap))
 
     def read_chains(
         self,

@@ -1,0 +1,77 @@
+"""Rebuild projections by replaying the whole log, or verify them against a replay."""
+
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from eventsourcing_app.default_store import get_event_store
+from eventsourcing_app.projections import HandlerFailed, registry
+from eventsourcing_app.rebuild import rebuild
+from eventsourcing_app.records import START
+
+
+class Command(BaseCommand):
+    help = (
+        "Reset the named (default: all) projections and replay the log through their handlers "
+        "in one transaction per projection: readers see the old read model until the new one "
+        "commits, and a failure leaves the old one. --verify replays into the live tables, "
+        "compares with a copy of them and rolls back, exiting 1 when they differ."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("names", nargs="*", metavar="NAME", help="projections (default: all)")
+        parser.add_argument("--batch-size", type=int, default=1000, help="events per batch")
+        parser.add_argument(
+            "--verify", action="store_true", help="compare a replay with the live read model"
+        )
+        parser.add_argument("--database", default="default", help="database alias")
+        parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+    def handle(self, *args, names, batch_size, verify, database, no_progress, **options):
+        try:
+            projections = registry.select(names)
+        except LookupError as exc:
+            raise CommandError(str(exc)) from None
+        if batch_size < 1:
+            raise CommandError("--batch-size must be 1 or more")
+        store = get_event_store(database)
+        head = store.head()
+        if head == START:
+            self.stdout.write("the event log is empty: nothing to replay; read models unchanged")
+            return
+        total = store.count_between(START, head, 10**12)
+        drifted = []
+        for projection in projections:
+            with tqdm(
+                total=total, unit="event", desc=projection.name, disable=no_progress or None
+            ) as bar:
+                try:
+                    report = rebuild(
+                        projection,
+                        store,
+                        using=database,
+                        batch_size=batch_size,
+                        verify=verify,
+                        progress=bar.update,
+                    )
+                except HandlerFailed as exc:
+                    raise CommandError(
+                        f"{exc}; {projection.name} was left as it was before the rebuild"
+                    ) from exc
+            if not verify:
+                self.stdout.write(
+                    f"{projection.name}: rebuilt from {report.events_read} events "
+                    f"up to {report.position}"
+                )
+            elif report.difference_count:
+                drifted.append(projection.name)
+                self.stdout.write(
+                    f"{projection.name}: {report.difference_count} rows differ from a replay:"
+                )
+                for difference in report.differences:
+                    self.stdout.write(f"  {difference}")
+            else:
+                self.stdout.write(
+                    f"{projection.name}: matches a replay of {report.events_read} events"
+                )
+        if drifted:
+            raise CommandError(f"read models differ from a replay: {', '.join(drifted)}")

@@ -1,0 +1,59 @@
+"""Run async projections: follow the log from each checkpoint until stopped."""
+
+import datetime as dt
+import signal
+import threading
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import connections
+
+from eventsourcing_app import conf
+from eventsourcing_app.default_store import get_event_store
+from eventsourcing_app.projections import registry
+from eventsourcing_app.worker import ProjectionWorker
+
+
+class Command(BaseCommand):
+    help = (
+        "Follow the event log and keep async projections up to date, in batches that move each "
+        "checkpoint with the read model. Wakes on new events (LISTEN/NOTIFY on PostgreSQL, "
+        "polling on SQLite); stops cleanly on SIGTERM or SIGINT."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("names", nargs="*", metavar="NAME", help="projections (default: all)")
+        parser.add_argument("--batch-size", type=int, default=None, help="events per batch")
+        parser.add_argument("--poll-interval", type=float, default=None, help="seconds")
+        parser.add_argument(
+            "--once", action="store_true", help="catch up once, then exit (for cron and tests)"
+        )
+        parser.add_argument("--database", default="default", help="database alias")
+
+    def handle(self, *args, names, batch_size, poll_interval, once, database, **options):
+        try:
+            projections = [p for p in registry.select(names) if not p.inline]
+        except LookupError as exc:
+            raise CommandError(str(exc)) from None
+        if not projections:
+            raise CommandError("no async projections to run (inline ones update with appends)")
+        vendor = connections[database].vendor
+        worker = ProjectionWorker(
+            projections,
+            get_event_store(database),
+            using=database,
+            batch_size=batch_size or conf.get("PROJECTION_BATCH_SIZE"),
+            poll_interval=poll_interval
+            or conf.get("POLL_INTERVAL")
+            or (5.0 if vendor == "postgresql" else 0.5),
+            lease=dt.timedelta(seconds=conf.get("LEASE_SECONDS")),
+            retry_failed_after=dt.timedelta(seconds=conf.get("RETRY_FAILED_SECONDS")),
+        )
+        if once:
+            read = worker.run_once()
+            self.stdout.write(f"{read} events read by {', '.join(worker.names)}")
+            return
+        stop = threading.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop.set())
+        self.stdout.write(f"running {', '.join(worker.names)} as {worker.owner}; Ctrl-C stops")
+        worker.run(stop)

@@ -1,0 +1,253 @@
+"""Projections: read models built from the log by per-event-type handlers, in batches.
+
+The same handler code runs inline (inside the append transaction, through the
+`events_appended` signal), in the catch-up worker and in `rebuild_projections`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, ClassVar
+
+from django.db import models
+
+from eventsourcing_app.mapper import EventMapper
+from eventsourcing_app.records import Position, StoredEvent
+
+Handler = Callable[[Any, "Projected", "Batch"], None]
+
+
+def handles(event_type: str | type) -> Callable[[Handler], Handler]:
+    """Mark a projection method as the handler of `event_type` (a type name or event class)."""
+    name = event_type if isinstance(event_type, str) else event_type.type_name
+
+    def mark(method: Handler) -> Handler:
+        method.handles_event_type = name
+        return method
+
+    return mark
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Projected:
+    """A stored event with its decoded payload (a domain event, or its data if unregistered)."""
+
+    stored: StoredEvent
+    payload: Any
+
+    @property
+    def event_type(self) -> str:
+        return self.stored.event_type
+
+    @property
+    def aggregate_id(self) -> uuid.UUID:
+        return self.stored.aggregate_id
+
+    @property
+    def version(self) -> int:
+        return self.stored.version
+
+    @property
+    def position(self) -> Position:
+        return self.stored.position
+
+    @property
+    def created_at(self) -> dt.datetime:
+        return self.stored.created_at
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return self.stored.metadata
+
+
+class Batch:
+    """The read-model rows one batch touches: fetched in one query, written in bulk at the end.
+
+    `get` answers from what `prefetch` loaded (or queries once per missing key), `put` upserts,
+    `insert` appends new rows, `delete` removes; `flush` writes it all with a few queries.
+    """
+
+    def __init__(self, using: str) -> None:
+        self.using = using
+        self._rows: dict[type[models.Model], dict[Any, models.Model | None]] = {}
+        self._put: dict[type[models.Model], dict[Any, models.Model]] = {}
+        self._inserted: dict[type[models.Model], list[models.Model]] = {}
+        self._deleted: dict[type[models.Model], set[Any]] = {}
+
+    def prefetch(self, model: type[models.Model], keys: Iterable[Any]) -> None:
+        """Load the rows of `model` with these primary keys in one query."""
+        rows = self._rows.setdefault(model, {})
+        wanted = [key for key in set(keys) if key not in rows]
+        if not wanted:
+            return
+        found = model.objects.using(self.using).in_bulk(wanted)
+        for key in wanted:
+            rows[key] = found.get(key)
+
+    def get(self, model: type[models.Model], key: Any) -> models.Model | None:
+        rows = self._rows.setdefault(model, {})
+        if key not in rows:
+            self.prefetch(model, [key])
+        return rows[key]
+
+    def put(self, row: models.Model) -> None:
+        """Insert or update `row` at flush (its primary key must be set)."""
+        model = type(row)
+        self._rows.setdefault(model, {})[row.pk] = row
+        self._put.setdefault(model, {})[row.pk] = row
+        self._deleted.get(model, set()).discard(row.pk)
+
+    def insert(self, row: models.Model) -> None:
+        """Insert a new row at flush (for append-only read models; the key may be automatic)."""
+        self._inserted.setdefault(type(row), []).append(row)
+
+    def delete(self, model: type[models.Model], key: Any) -> None:
+        self._rows.setdefault(model, {})[key] = None
+        self._put.get(model, {}).pop(key, None)
+        self._deleted.setdefault(model, set()).add(key)
+
+    def flush(self) -> None:
+        """Write everything: deletes, then upserts, then inserts, a query or two per model."""
+        for model, keys in self._deleted.items():
+            if keys:
+                model.objects.using(self.using).filter(pk__in=keys).delete()
+        for model, rows in self._put.items():
+            if rows:
+                pk = model._meta.pk
+                fields = [f.name for f in model._meta.concrete_fields if f is not pk]
+                model.objects.using(self.using).bulk_create(
+                    list(rows.values()),
+                    update_conflicts=bool(fields),
+                    ignore_conflicts=not fields,
+                    unique_fields=[pk.name] if fields else None,
+                    update_fields=fields or None,
+                )
+        for model, rows in self._inserted.items():
+            if rows:
+                model.objects.using(self.using).bulk_create(rows)
+        self._put, self._inserted, self._deleted = {}, {}, {}
+
+
+class Projection:
+    """A read model: its name, the tables it owns, and one `@handles` method per event type.
+
+    Set `inline = True` to update it inside the append transaction (read-your-writes);
+    otherwise `run_projections` follows the log from its checkpoint. Override `prefetch` to
+    load the rows a batch needs in one query, and `volatile_fields` to leave columns such as
+    wall-clock times out of `rebuild_projections --verify`.
+    """
+
+    name: ClassVar[str]
+    tables: ClassVar[tuple[type[models.Model], ...]] = ()
+    inline: ClassVar[bool] = False
+    volatile_fields: ClassVar[tuple[str, ...]] = ()
+    handlers: ClassVar[dict[str, Handler]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        handlers = dict(cls.handlers)
+        for value in vars(cls).values():
+            event_type = getattr(value, "handles_event_type", None)
+            if event_type is not None:
+                handlers[event_type] = value
+        cls.handlers = handlers
+
+    def __init__(self, mapper: EventMapper | None = None) -> None:
+        self.mapper = mapper or EventMapper()
+
+    @property
+    def event_types(self) -> frozenset[str]:
+        return frozenset(self.handlers)
+
+    def prefetch(self, events: Sequence[Projected], batch: Batch) -> None:
+        """Load in bulk the rows the batch's handlers will `get` (default: nothing)."""
+
+    def apply(self, stored_events: Sequence[StoredEvent], batch: Batch) -> None:
+        """Apply the events this projection handles, in order; flush is the caller's."""
+        handled = [
+            Projected(stored, self.mapper.payload(stored))
+            for stored in stored_events
+            if stored.event_type in self.handlers
+        ]
+        if not handled:
+            return
+        self.prefetch(handled, batch)
+        for event in handled:
+            try:
+                self.handlers[event.event_type](self, event, batch)
+            except Exception as exc:
+                raise HandlerFailed(self.name, event.stored, exc) from exc
+
+    def reset(self, using: str) -> None:
+        """Empty the read model (one DELETE per table; readers keep the old rows until commit)."""
+        for model in reversed(self.tables):
+            model.objects.using(using).all().delete()
+
+
+class HandlerFailed(Exception):
+    """A projection's handler raised; carries the event it failed on."""
+
+    def __init__(self, projection: str, event: StoredEvent, error: Exception) -> None:
+        self.projection = projection
+        self.event = event
+        self.error = error
+        super().__init__(
+            f"projection {projection} failed on event {event.id} at position {event.position} "
+            f"({event.event_type} v{event.version} of {event.aggregate_id}): "
+            f"{type(error).__name__}: {error}"
+        )
+
+
+class ProjectionRegistry:
+    """The projections of the installed apps, by name."""
+
+    def __init__(self) -> None:
+        self._classes: dict[str, type[Projection]] = {}
+        self._instances: dict[str, Projection] = {}
+
+    def register(self, cls: type[Projection]) -> type[Projection]:
+        existing = self._classes.get(cls.name)
+        if existing is not None and existing.__qualname__ != cls.__qualname__:
+            raise ValueError(f"projection {cls.name!r} is already {existing.__qualname__}")
+        self._classes[cls.name] = cls
+        self._instances.pop(cls.name, None)
+        return cls
+
+    def names(self) -> list[str]:
+        return sorted(self._classes)
+
+    def get(self, name: str) -> Projection:
+        if name not in self._instances:
+            self._instances[name] = self._classes[name]()
+        return self._instances[name]
+
+    def select(self, names: Sequence[str] = ()) -> list[Projection]:
+        """Return the named projections (all when none are named); raise on unknown names."""
+        unknown = sorted(set(names) - self._classes.keys())
+        if unknown:
+            raise LookupError(
+                f"unknown projection {', '.join(unknown)}; known: {', '.join(self.names())}"
+            )
+        return [self.get(name) for name in (names or self.names())]
+
+    def inline(self) -> list[Projection]:
+        return [p for p in self.select() if p.inline]
+
+
+registry = ProjectionRegistry()
+
+
+def projection(cls: type[Projection]) -> type[Projection]:
+    """Register a projection class (used as a decorator in an app's `projections.py`)."""
+    return registry.register(cls)
+
+
+def apply_inline(sender, events: Sequence[StoredEvent], using: str, **kwargs) -> None:
+    """Receive `events_appended`: update inline read models in the append's transaction."""
+    for inline_projection in registry.inline():
+        batch = Batch(using)
+        inline_projection.apply(events, batch)
+        batch.flush()

@@ -1,0 +1,77 @@
+"""Read-side questions about the event store: how far each projection has got."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from eventsourcing_app.models import ProjectionCheckpoint
+from eventsourcing_app.projections import registry
+from eventsourcing_app.records import START, Position
+from eventsourcing_app.store import EventStore
+
+LAG_COUNT_CAP = 1_000_000
+
+
+@dataclass(frozen=True)
+class ProjectionStatus:
+    """A projection's place in the log: what its read model reflects and how far behind it is."""
+
+    name: str
+    inline: bool
+    status: str
+    position: Position
+    head: Position
+    events_behind: int
+    behind_capped: bool
+    last_error: str
+    failed_event_id: int | None
+    owner: str
+
+    @property
+    def up_to_date(self) -> bool:
+        return self.events_behind == 0
+
+
+def projection_statuses(store: EventStore, using: str = "default") -> list[ProjectionStatus]:
+    """Return every registered projection's position, the log head and the lag between them.
+
+    Inline projections commit with the events, so they always reflect the head. The lag of an
+    async one is counted up to a million events (`behind_capped` says when there are more).
+    """
+    head = store.head()
+    checkpoints = {cp.name: cp for cp in ProjectionCheckpoint.objects.using(using).all()}
+    statuses = []
+    for name in registry.names():
+        projection = registry.get(name)
+        checkpoint = checkpoints.get(name)
+        if projection.inline:
+            position, behind, status = head, 0, "inline"
+        else:
+            position = checkpoint.position if checkpoint else START
+            behind = (
+                store.count_between(position, head, LAG_COUNT_CAP + 1) if head > position else 0
+            )
+            status = checkpoint.status if checkpoint else "not started"
+        statuses.append(
+            ProjectionStatus(
+                name=name,
+                inline=projection.inline,
+                status=status,
+                position=position,
+                head=head,
+                events_behind=min(behind, LAG_COUNT_CAP),
+                behind_capped=behind > LAG_COUNT_CAP,
+                last_error=checkpoint.last_error if checkpoint else "",
+                failed_event_id=checkpoint.failed_event_id if checkpoint else None,
+                owner=checkpoint.owner if checkpoint else "",
+            )
+        )
+    return statuses
+
+
+def reflected_position(name: str, store: EventStore, using: str = "default") -> Position:
+    """Return the log position a projection's read model reflects (for response headers)."""
+    if registry.get(name).inline:
+        return store.head()
+    checkpoint = ProjectionCheckpoint.objects.using(using).filter(name=name).first()
+    return checkpoint.position if checkpoint else START
