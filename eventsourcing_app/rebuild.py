@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from django.db import connections, transaction
+from django.db.models.fields import AutoFieldMixin
 
 from eventsourcing_app import checkpoints
 from eventsourcing_app.projections import Batch, Projection
@@ -107,12 +108,13 @@ def _compare(projection: Projection, shadows: dict[str, str], connection, report
     with connection.cursor() as cursor:
         for model in projection.tables:
             table = model._meta.db_table
-            columns = [
-                f.column
+            fields = [
+                f
                 for f in model._meta.concrete_fields
                 if f.name not in projection.volatile_fields
+                and not isinstance(f, AutoFieldMixin)  # row ids a replay hands out anew
             ]
-            listed = ", ".join(quote(c) for c in columns)
+            listed = ", ".join(quote(f.column) for f in fields)
             for label, left, right in (
                 ("the live model has", shadows[table], table),
                 ("a replay gives", table, shadows[table]),
@@ -123,5 +125,17 @@ def _compare(projection: Projection, shadows: dict[str, str], connection, report
                 rows = cursor.fetchmany(COUNTED_DIFFERENCES)
                 report.difference_count += len(rows)
                 for row in rows[: SHOWN_DIFFERENCES - len(report.differences)]:
-                    shown = ", ".join(f"{c}={v!r}" for c, v in zip(columns, row, strict=True))
+                    shown = ", ".join(
+                        f"{f.name}={_shown(f, v, connection)!r}"
+                        for f, v in zip(fields, row, strict=True)
+                    )
                     report.differences.append(f"{table}: {label} ({shown})")
+
+
+def _shown(field, value, connection):
+    """Return a raw column value as the ORM would (Decimal, UUID, aware datetime)."""
+    column = field.get_col(field.model._meta.db_table)
+    converters = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
+    for converter in converters:
+        value = converter(value, column, connection)
+    return value

@@ -1,0 +1,50 @@
+"""Each projection's position, the log head and the lag between them."""
+
+import pytest
+
+from eventsourcing_app.default_store import get_event_store
+from eventsourcing_app.projections import registry
+from eventsourcing_app.records import START
+from eventsourcing_app.selectors import projection_statuses, reflected_position
+from eventsourcing_app.worker import ProjectionWorker
+from tests.projectionapp import projections
+from tests.projections.helpers import open_account
+
+
+@pytest.fixture(autouse=True)
+def fragile_is_broken(log_db, monkeypatch):
+    monkeypatch.setattr(projections, "fragile_fixed", False)
+
+
+def statuses() -> dict:
+    return {status.name: status for status in projection_statuses(get_event_store())}
+
+
+def test_lag_position_and_failures_are_reported():
+    store = get_event_store()
+    before = statuses()
+    assert before["sample.movements"].status == "not started"
+    assert before["sample.movements"].position == START
+    open_account("Ada", "1.00", "13.13", "2.00")
+    head = store.head()
+    lagging = statuses()
+    assert (lagging["sample.movements"].events_behind, lagging["sample.movements"].head) == (
+        4,
+        head,
+    )
+    assert not lagging["sample.movements"].up_to_date
+    inline = lagging["sample.balances"]
+    assert (inline.status, inline.position, inline.events_behind) == ("inline", head, 0)
+    ProjectionWorker(
+        registry.select(["sample.movements", "sample.fragile"]), store, owner="w"
+    ).run_once()
+    after = statuses()
+    assert after["sample.movements"].up_to_date
+    assert after["sample.movements"].owner == "w"
+    assert reflected_position("sample.movements", store) == head
+    fragile = after["sample.fragile"]
+    assert fragile.status == "failed"
+    assert fragile.events_behind == 4  # the failed batch rolled back: the checkpoint stayed
+    assert "cannot digest 13.13" in fragile.last_error
+    assert fragile.failed_event_id is not None
+    assert after["sample.daily"].events_behind == 4
