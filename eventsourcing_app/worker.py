@@ -18,7 +18,7 @@ import traceback
 import uuid
 
 import psycopg
-from django.db import connections, transaction
+from django.db import DatabaseError, connections, transaction
 from django.utils import timezone
 
 from eventsourcing_app import checkpoints
@@ -114,31 +114,51 @@ class ProjectionWorker:
             if not p.inline
         ]
         self._started_at = timezone.now()
+        self._ensured = False
 
     @property
     def names(self) -> list[str]:
         return [runner.projection.name for runner in self.runners]
 
     def run(self, stop: threading.Event) -> None:
-        """Follow the log until `stop` is set; then release every projection."""
-        checkpoints.ensure(self.names, self.using)
-        listener = self._listen()
+        """Follow the log until `stop` is set; then release every projection.
+
+        A database that goes away is waited for, not fatal: the worker logs, reconnects and
+        carries on from the checkpoints.
+        """
+        listener = None
         logger.info("worker %s runs %s", self.owner, ", ".join(self.names) or "no projections")
         try:
             while not stop.is_set():
-                if self.run_once(stop) == 0:
-                    self._wait(listener, stop)
+                try:
+                    if listener is None:
+                        listener = self._listen()
+                    read = self.run_once(stop)
+                except (DatabaseError, psycopg.Error) as exc:
+                    logger.warning(
+                        "database error, retrying in %.1f s: %s", self.poll_interval, exc
+                    )
+                    listener = self._close(listener)
+                    connections[self.using].close()
+                    stop.wait(self.poll_interval)
+                    continue
+                if read == 0:
+                    listener = self._wait(listener, stop)
         finally:
-            for name in self.names:
-                checkpoints.release(name, self.owner, self.using)
-            if listener is not None:
-                listener.close()
+            try:
+                for name in self.names:
+                    checkpoints.release(name, self.owner, self.using)
+            except DatabaseError as exc:
+                logger.warning("could not release projections (leases will expire): %s", exc)
+            self._close(listener)
             connections[self.using].close()
             logger.info("worker %s stopped", self.owner)
 
     def run_once(self, stop: threading.Event | None = None) -> int:
         """Bring every projection this worker owns up to date; return the events read."""
-        checkpoints.ensure(self.names, self.using)
+        if not self._ensured:
+            checkpoints.ensure(self.names, self.using)
+            self._ensured = True
         total = 0
         for runner in self.runners:
             if stop is not None and stop.is_set():
@@ -176,7 +196,9 @@ class ProjectionWorker:
         listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
         return listener
 
-    def _wait(self, listener: psycopg.Connection | None, stop: threading.Event) -> None:
+    def _wait(
+        self, listener: psycopg.Connection | None, stop: threading.Event
+    ) -> psycopg.Connection | None:
         """Sleep until events are appended (PostgreSQL) or the poll interval passes."""
         deadline = time.monotonic() + self.poll_interval
         while not stop.is_set() and (remaining := deadline - time.monotonic()) > 0:
@@ -184,5 +206,16 @@ class ProjectionWorker:
             if listener is None:
                 stop.wait(step)
                 continue
-            if any(True for _ in listener.notifies(timeout=step, stop_after=1)):
-                return
+            try:
+                if any(True for _ in listener.notifies(timeout=step, stop_after=1)):
+                    return listener
+            except psycopg.Error as exc:
+                logger.warning("lost the NOTIFY connection, will reconnect: %s", exc)
+                return self._close(listener)
+        return listener
+
+    @staticmethod
+    def _close(listener: psycopg.Connection | None) -> None:
+        if listener is not None:
+            listener.close()
+        return None

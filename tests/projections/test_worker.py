@@ -191,3 +191,33 @@ def _eventually(condition, seconds: float) -> bool:
             return True
         time.sleep(0.05)
     return condition()
+
+
+@requires_postgresql
+def test_two_workers_running_at_once_apply_every_event_exactly_once():
+    stop = threading.Event()
+    followers = [worker("sample.movements", "sample.daily", poll_interval=0.2) for _ in range(2)]
+    threads = []
+    for follower in followers:
+
+        def run(follower=follower):
+            try:
+                follower.run(stop)
+            finally:
+                connections.close_all()
+
+        threads.append(threading.Thread(target=run, daemon=True))
+    for thread in threads:
+        thread.start()
+    appended = generate_history(accounts=4, events=300)
+    try:
+        assert _eventually(lambda: movement_count() == appended - 4, seconds=20)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(10)
+    owners = set(ProjectionCheckpoint.objects.values_list("owner", flat=True))
+    assert owners == {""}  # both released on stop
+    assert set(ProjectionCheckpoint.objects.values_list("status", flat=True)) == {"ok"}
+    event_ids = list(Movement.objects.values_list("event_id", flat=True))
+    assert len(event_ids) == len(set(event_ids)) == appended - 4
