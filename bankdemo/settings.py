@@ -49,8 +49,11 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "django_filters",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "eventsourcing_app",
-    "bankdemo",
+    "bankdemo.apps.BankDemoConfig",
 ]
 
 MIDDLEWARE = [

@@ -72,6 +72,7 @@ class Batch:
 
     def __init__(self, using: str) -> None:
         self.using = using
+        self.scratch: dict[str, Any] = {}  # a projection's working memory for this batch only
         self._rows: dict[type[models.Model], dict[Any, models.Model | None]] = {}
         self._put: dict[type[models.Model], dict[Any, models.Model]] = {}
         self._inserted: dict[type[models.Model], list[models.Model]] = {}
@@ -144,6 +145,8 @@ class Projection:
     tables: ClassVar[tuple[type[models.Model], ...]] = ()
     inline: ClassVar[bool] = False
     volatile_fields: ClassVar[tuple[str, ...]] = ()
+    # False for process managers (sagas): their handlers act, so a rebuild must not replay them.
+    replayable: ClassVar[bool] = True
     handlers: ClassVar[dict[str, Handler]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

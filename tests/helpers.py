@@ -20,7 +20,7 @@ requires_postgresql = pytest.mark.skipif(
 
 
 def deposits(*amounts: str) -> list[NewEvent]:
-    return [NewEvent("bank.MoneyDeposited", {"amount": amount}) for amount in amounts]
+    return [NewEvent("ledger.MoneyDeposited", {"amount": amount}) for amount in amounts]
 
 
 def new_id() -> uuid.UUID:

@@ -52,7 +52,13 @@ class Upcasters:
             step = self._steps.get((event_type, version))
             if step is None:
                 raise EventDecodingError(f"{event_type} has no upcaster from v{version}")
-            data = step(dict(data))
+            try:
+                data = step(dict(data))
+            except Exception as exc:
+                raise EventDecodingError(
+                    f"{event_type} upcaster from v{version} failed on {data!r}: "
+                    f"{type(exc).__name__}: {exc}"
+                ) from exc
             version += 1
         return data
 

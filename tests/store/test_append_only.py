@@ -15,7 +15,10 @@ pytestmark = pytest.mark.django_db
 def stored_event():
     account = new_id()
     get_event_store().append(
-        account, deposits("1.00", "2.00"), expected_version=NO_STREAM, aggregate_type="bank.Account"
+        account,
+        deposits("1.00", "2.00"),
+        expected_version=NO_STREAM,
+        aggregate_type="ledger.Account",
     )
     return Event.objects.get(aggregate_id=account, version=1)
 
@@ -36,7 +39,7 @@ def test_the_model_refuses_to_change_or_delete_a_stored_event(stored_event):
 
 def test_the_model_refuses_new_rows_that_bypass_the_store():
     with pytest.raises(AppendOnlyError, match=r"EventStore\.append"):
-        Event(aggregate_id=new_id(), version=1, event_type="bank.X", event_data={}).save()
+        Event(aggregate_id=new_id(), version=1, event_type="ledger.X", event_data={}).save()
     with pytest.raises(AppendOnlyError, match=r"EventStore\.append"):
         Event.objects.bulk_create([Event(aggregate_id=new_id(), version=1)])
     assert Event.objects.count() == 0
@@ -105,7 +108,7 @@ def test_the_triggers_are_installed_by_migration():
 
 def test_snapshots_may_be_deleted():
     Snapshot.objects.create(
-        aggregate_id=new_id(), aggregate_type="bank.Account", version=3, state={}
+        aggregate_id=new_id(), aggregate_type="ledger.Account", version=3, state={}
     )
     Snapshot.objects.all().delete()
     assert Snapshot.objects.count() == 0

@@ -12,7 +12,7 @@ from eventsourcing_app.records import NO_STREAM, START
 from tests.helpers import deposits, new_id, requires_postgresql
 
 pytestmark = [requires_postgresql, pytest.mark.django_db(transaction=True)]
-ACCOUNT = "bank.Account"
+ACCOUNT = "ledger.Account"
 WAIT = 10
 
 

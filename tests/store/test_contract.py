@@ -27,7 +27,7 @@ from eventsourcing_app.store import EventStore
 from eventsourcing_app.verification import verify_chains
 from tests.helpers import deposits, new_id
 
-ACCOUNT = "bank.Account"
+ACCOUNT = "ledger.Account"
 
 
 def stream_of(store, aggregate_id):
@@ -105,8 +105,10 @@ def test_any_appends_at_the_end_whatever_the_version(store):
 def test_a_stream_keeps_its_aggregate_type(store):
     account = new_id()
     store.append(account, deposits("1.00"), expected_version=NO_STREAM, aggregate_type=ACCOUNT)
-    with pytest.raises(StreamTypeMismatch, match=r"holds a bank\.Account"):
-        store.append(account, deposits("2.00"), expected_version=1, aggregate_type="bank.Transfer")
+    with pytest.raises(StreamTypeMismatch, match=r"holds a ledger\.Account"):
+        store.append(
+            account, deposits("2.00"), expected_version=1, aggregate_type="ledger.Transfer"
+        )
     assert store.stream_version(account) == 1
 
 
@@ -117,20 +119,20 @@ def _bad_appends():
         "type not a name": dict(events=[NewEvent("bank deposit!", {})]),
         "type too long": dict(events=[NewEvent("a" * 101, {})]),
         "type not a string": dict(events=[NewEvent(42, {})]),
-        "decimal in data": dict(events=[NewEvent("bank.X", {"amount": Decimal("1.00")})]),
-        "datetime in data": dict(events=[NewEvent("bank.X", {"at": dt.datetime(2026, 1, 1)})]),
-        "set in data": dict(events=[NewEvent("bank.X", {"tags": {"a"}})]),
-        "nan in data": dict(events=[NewEvent("bank.X", {"rate": float("nan")})]),
-        "non-string key": dict(events=[NewEvent("bank.X", {1: "one"})]),
-        "NUL in data": dict(events=[NewEvent("bank.X", {"memo": "a\x00b"})]),
-        "lone surrogate": dict(events=[NewEvent("bank.X", {"memo": "\ud800"})]),
-        "data not an object": dict(events=[NewEvent("bank.X", ["a"])]),
-        "bad metadata": dict(events=[NewEvent("bank.X", {}, metadata={"why": object()})]),
-        "schema version zero": dict(events=[NewEvent("bank.X", {}, schema_version=0)]),
-        "schema version text": dict(events=[NewEvent("bank.X", {}, schema_version="2")]),
+        "decimal in data": dict(events=[NewEvent("ledger.X", {"amount": Decimal("1.00")})]),
+        "datetime in data": dict(events=[NewEvent("ledger.X", {"at": dt.datetime(2026, 1, 1)})]),
+        "set in data": dict(events=[NewEvent("ledger.X", {"tags": {"a"}})]),
+        "nan in data": dict(events=[NewEvent("ledger.X", {"rate": float("nan")})]),
+        "non-string key": dict(events=[NewEvent("ledger.X", {1: "one"})]),
+        "NUL in data": dict(events=[NewEvent("ledger.X", {"memo": "a\x00b"})]),
+        "lone surrogate": dict(events=[NewEvent("ledger.X", {"memo": "\ud800"})]),
+        "data not an object": dict(events=[NewEvent("ledger.X", ["a"])]),
+        "bad metadata": dict(events=[NewEvent("ledger.X", {}, metadata={"why": object()})]),
+        "schema version zero": dict(events=[NewEvent("ledger.X", {}, schema_version=0)]),
+        "schema version text": dict(events=[NewEvent("ledger.X", {}, schema_version="2")]),
         "no events": dict(events=[]),
-        "not a list": dict(events=NewEvent("bank.X", {})),
-        "not NewEvent": dict(events=[{"event_type": "bank.X"}]),
+        "not a list": dict(events=NewEvent("ledger.X", {})),
+        "not NewEvent": dict(events=[{"event_type": "ledger.X"}]),
         "stream not a UUID": dict(events=good, stream="account-1"),
         "stream an int": dict(events=good, stream=7),
         "expected version text": dict(events=good, expected_version="0"),
@@ -140,7 +142,7 @@ def _bad_appends():
         "expected version negative": dict(events=good, expected_version=-1),
         "aggregate type empty": dict(events=good, aggregate_type=""),
         # a good event after a bad one: nothing of the batch may be written
-        "bad event after a good one": dict(events=[*good, NewEvent("bank.X", {"x": {1, 2}})]),
+        "bad event after a good one": dict(events=[*good, NewEvent("ledger.X", {"x": {1, 2}})]),
     }
 
 
@@ -162,11 +164,11 @@ def test_bad_input_gets_a_clear_error_and_writes_nothing(store, case):
 
 
 def test_unknown_event_type_is_refused_when_the_store_knows_its_types(recorder):
-    store = EventStore(recorder, event_types={"bank.MoneyDeposited"})
-    with pytest.raises(InvalidAppend, match=r"unknown event type 'bank\.Typo'"):
+    store = EventStore(recorder, event_types={"ledger.MoneyDeposited"})
+    with pytest.raises(InvalidAppend, match=r"unknown event type 'ledger\.Typo'"):
         store.append(
             new_id(),
-            [NewEvent("bank.MoneyDeposited", {}), NewEvent("bank.Typo", {})],
+            [NewEvent("ledger.MoneyDeposited", {}), NewEvent("ledger.Typo", {})],
             expected_version=NO_STREAM,
             aggregate_type=ACCOUNT,
         )
@@ -235,7 +237,7 @@ def test_metadata_comes_from_the_context_and_the_event(store):
     ):
         store.append(
             account,
-            [NewEvent("bank.MoneyDeposited", {"amount": "1.00"}, metadata={"reason": "salary"})],
+            [NewEvent("ledger.MoneyDeposited", {"amount": "1.00"}, metadata={"reason": "salary"})],
             expected_version=NO_STREAM,
             aggregate_type=ACCOUNT,
         )
@@ -288,7 +290,7 @@ def test_json_values_survive_storage_with_their_hash_intact(store):
     }
     account = new_id()
     store.append(
-        account, [NewEvent("bank.X", data)], expected_version=NO_STREAM, aggregate_type=ACCOUNT
+        account, [NewEvent("ledger.X", data)], expected_version=NO_STREAM, aggregate_type=ACCOUNT
     )
     (event,) = store.read_stream(account)
     assert event.data["text"] == data["text"]
@@ -300,7 +302,7 @@ def test_json_values_survive_storage_with_their_hash_intact(store):
 def test_one_append_of_many_events_is_one_contiguous_batch(store, settings):
     settings.EVENTSOURCING = {"INSERT_BATCH_SIZE": 7}
     account = new_id()
-    events = [NewEvent("bank.X", {"n": n}) for n in range(50)]
+    events = [NewEvent("ledger.X", {"n": n}) for n in range(50)]
     stored = store.append(account, events, expected_version=NO_STREAM, aggregate_type=ACCOUNT)
     assert [e.version for e in stored] == list(range(1, 51))
     assert [e.data["n"] for e in store.read_stream(account)] == list(range(50))

@@ -7,7 +7,7 @@ from eventsourcing_app.records import StreamHead
 
 
 def head(version: int) -> StreamHead:
-    return StreamHead("bank.Account", version, f"{version:064d}")
+    return StreamHead("ledger.Account", version, f"{version:064d}")
 
 
 def test_the_least_recently_written_head_goes_first():

@@ -28,7 +28,7 @@ def test_events_of_one_correlation_are_found_through_its_index():
                 new_id(),
                 deposits("1.00"),
                 expected_version=NO_STREAM,
-                aggregate_type="bank.Account",
+                aggregate_type="ledger.Account",
             )
     found = Event.objects.for_correlation("transfer-2")
     assert [e.metadata["correlation_id"] for e in found] == ["transfer-2"]
@@ -43,7 +43,7 @@ def test_a_stream_is_read_through_the_unique_index():
 
 
 def test_events_of_one_type_are_read_in_log_order_through_their_index():
-    queryset = Event.objects.filter(event_type="bank.MoneyDeposited").order_by(
+    queryset = Event.objects.filter(event_type="ledger.MoneyDeposited").order_by(
         "transaction_id", "id"
     )
     assert "events_type_position_idx" in plan(queryset)

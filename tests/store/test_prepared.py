@@ -22,8 +22,8 @@ def prepared_inserts() -> int:
 def append_twice() -> None:
     store = get_event_store()
     account = new_id()
-    store.append(account, deposits("1.00"), expected_version=NO_STREAM, aggregate_type="bank.A")
-    store.append(account, deposits("2.00"), expected_version=1, aggregate_type="bank.A")
+    store.append(account, deposits("1.00"), expected_version=NO_STREAM, aggregate_type="ledger.A")
+    store.append(account, deposits("2.00"), expected_version=1, aggregate_type="ledger.A")
     assert [e.version for e in store.read_stream(account)] == [1, 2]
 
 

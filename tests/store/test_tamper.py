@@ -21,7 +21,7 @@ def accounts():
             account,
             deposits("1.00", "2.00", "3.00"),
             expected_version=NO_STREAM,
-            aggregate_type="bank.Account",
+            aggregate_type="ledger.Account",
         )
     return ids
 

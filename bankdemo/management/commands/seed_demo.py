@@ -1,40 +1,31 @@
-"""Append a little demo history so a fresh site has something to show."""
-
-import uuid
+"""Give a fresh site a little bank history to show."""
 
 from django.core.management.base import BaseCommand
 
+from bankdemo import services
+from bankdemo.models import AccountBalance
 from eventsourcing_app.context import metadata_context
-from eventsourcing_app.default_store import get_event_store
-from eventsourcing_app.records import NO_STREAM, NewEvent
 
-# Fixed ids make the command idempotent: a second run finds the streams and appends nothing.
-DEMO_ACCOUNTS = {
-    uuid.UUID("5e1d0a1c-0000-4000-8000-000000000001"): ("Ada Lovelace", ["250.00", "-40.00"]),
-    uuid.UUID("5e1d0a1c-0000-4000-8000-000000000002"): ("Grace Hopper", ["1200.00", "-99.95"]),
-}
+DEMO = [("Ada Lovelace", "EUR", ["250.00", "-40.00"]), ("Grace Hopper", "EUR", ["1200.00"])]
 
 
 class Command(BaseCommand):
-    help = "Append demo account histories (once; later runs change nothing)."
+    help = "Open demo accounts with a few movements and a transfer (once; later runs do nothing)."
 
     def handle(self, *args, **options):
-        store = get_event_store()
-        created = 0
+        if AccountBalance.objects.exists():
+            self.stdout.write("demo data: already there")
+            return
+        opened = []
         with metadata_context(user_id="seed_demo", correlation_id="demo-seed"):
-            for account_id, (owner, movements) in DEMO_ACCOUNTS.items():
-                if store.stream_version(account_id) is not None:
-                    continue
-                events = [NewEvent("bank.AccountOpened", {"owner": owner, "currency": "EUR"})]
-                events += [_movement(amount) for amount in movements]
-                store.append(
-                    account_id, events, expected_version=NO_STREAM, aggregate_type="bank.Account"
-                )
-                created += 1
-        self.stdout.write(f"demo data: {created} account(s) created")
-
-
-def _movement(amount: str) -> NewEvent:
-    if amount.startswith("-"):
-        return NewEvent("bank.MoneyWithdrawn", {"amount": amount[1:]})
-    return NewEvent("bank.MoneyDeposited", {"amount": amount})
+            for owner, currency, movements in DEMO:
+                account, _ = services.account_open(owner=owner, currency=currency)
+                for amount in movements:
+                    if amount.startswith("-"):
+                        services.account_withdraw(account_id=account.id, amount=amount[1:])
+                    else:
+                        services.account_deposit(account_id=account.id, amount=amount)
+                opened.append(account.id)
+            services.transfer_request(source_id=opened[1], destination_id=opened[0], amount="99.95")
+        services.settle_transfers()
+        self.stdout.write(f"demo data: {len(opened)} accounts and a transfer")

@@ -31,6 +31,13 @@ class Command(BaseCommand):
             projections = registry.select(names)
         except LookupError as exc:
             raise CommandError(str(exc)) from None
+        acting = [p.name for p in projections if not p.replayable]
+        if names and acting:
+            raise CommandError(
+                f"{', '.join(acting)} acts on events (a saga) and is never replayed; "
+                "its checkpoint only moves forward"
+            )
+        projections = [p for p in projections if p.replayable]
         if batch_size < 1:
             raise CommandError("--batch-size must be 1 or more")
         store = get_event_store(database)
