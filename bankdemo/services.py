@@ -17,6 +17,10 @@ from eventsourcing_app.worker import ProjectionWorker
 Result = tuple[BankAccount, list[StoredEvent]]
 
 
+class StaleVersion(ConcurrencyError):
+    """The caller's expected version (If-Match) is not the account's: nothing was tried."""
+
+
 def accounts() -> Repository[BankAccount]:
     return get_repository(BankAccount)
 
@@ -37,7 +41,7 @@ def _command(account_id: uuid.UUID, expected_version: int | None, action) -> Res
         return repository.execute(account_id, action)
     account = repository.load(account_id)
     if account.version != expected_version:
-        raise ConcurrencyError(account_id, expected_version, account.version)
+        raise StaleVersion(account_id, expected_version, account.version)
     action(account)
     return account, repository.save(account)
 

@@ -1,11 +1,12 @@
 """URLs of the demo project."""
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from bankdemo import views
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("admin/", admin.site.urls),
+    path("api/", include("bankdemo.api.urls")),
 ]

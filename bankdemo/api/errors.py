@@ -1,0 +1,49 @@
+"""Turn domain and store errors into JSON responses with a stable `code`; never a 500 for them."""
+
+from __future__ import annotations
+
+from django.http import Http404
+from rest_framework import status
+from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+from bankdemo.domain import Refusal
+from bankdemo.services import StaleVersion
+from eventsourcing_app.domain import AggregateNotFound
+from eventsourcing_app.errors import ConcurrencyError, InvalidAppend
+
+
+def error(status_code: int, code: str, detail: str, **extra) -> Response:
+    return Response({"code": code, "detail": detail, **extra}, status=status_code)
+
+
+def handle(exc, context):
+    """DRF's handler, plus the bank's errors, each with a machine-readable `code`."""
+    if isinstance(exc, Refusal):
+        return error(status.HTTP_422_UNPROCESSABLE_ENTITY, exc.code, exc.message)
+    if isinstance(exc, AggregateNotFound):
+        return error(status.HTTP_404_NOT_FOUND, "not_found", str(exc))
+    if isinstance(exc, ConcurrencyError):
+        stale = isinstance(exc, StaleVersion)  # If-Match named another version: 412
+        response = error(
+            status.HTTP_412_PRECONDITION_FAILED if stale else status.HTTP_409_CONFLICT,
+            "version_mismatch" if stale else "version_conflict",
+            str(exc),
+            current_version=exc.actual,
+        )
+        if exc.actual is not None:
+            response["ETag"] = f'"{exc.actual}"'
+        return response
+    if isinstance(exc, InvalidAppend):
+        return error(status.HTTP_400_BAD_REQUEST, "invalid", str(exc))
+    response = exception_handler(exc, context)
+    if response is not None and isinstance(response.data, dict) and "code" not in response.data:
+        if isinstance(exc, ValidationError):
+            response.data = {"code": "invalid", "detail": "invalid input", "fields": response.data}
+        elif isinstance(exc, Http404):
+            response.data = {"code": "not_found", **response.data}
+        elif isinstance(exc, APIException):
+            codes = exc.get_codes()
+            response.data = {"code": codes if isinstance(codes, str) else "error", **response.data}
+    return response

@@ -1,0 +1,97 @@
+"""`Idempotency-Key`: a retried command gets the first response and appends nothing.
+
+The key, a fingerprint of the request and the response are stored in the same transaction as
+the command's events, so a key is never recorded for events that did not commit, nor events
+committed without their key. Two requests racing with one key: the loser's transaction rolls
+back (events included) and it answers with the winner's response.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import re
+
+from django.db import IntegrityError, transaction
+from rest_framework import status
+from rest_framework.response import Response
+
+from bankdemo.api.errors import error
+from bankdemo.models import IdempotencyKey
+
+HEADER = "Idempotency-Key"
+KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
+KEPT_HEADERS = ("ETag", "Location")
+
+
+class _Replay(Exception):
+    def __init__(self, stored: IdempotencyKey) -> None:
+        self.stored = stored
+
+
+def idempotent(handler):
+    """Wrap a DRF command handler `(self, request, *args, **kwargs) -> Response`."""
+
+    @functools.wraps(handler)
+    def wrapper(view, request, *args, **kwargs):
+        key = request.headers.get(HEADER)
+        if key is None:
+            return handler(view, request, *args, **kwargs)
+        if not KEY.match(key):
+            return error(
+                status.HTTP_400_BAD_REQUEST,
+                "invalid_idempotency_key",
+                f"{HEADER} must be 1 to 200 printable ASCII characters",
+            )
+        fingerprint = _fingerprint(request)
+        try:
+            with transaction.atomic():
+                stored = IdempotencyKey.objects.filter(user=request.user, key=key).first()
+                if stored is not None:
+                    raise _Replay(stored)
+                try:
+                    response = handler(view, request, *args, **kwargs)
+                except Exception as exc:
+                    response = view.handle_exception(exc)
+                if response.status_code >= 500:
+                    return response
+                IdempotencyKey.objects.create(
+                    user=request.user,
+                    key=key,
+                    request_hash=fingerprint,
+                    status_code=response.status_code,
+                    response=response.data,
+                    headers={h: response[h] for h in KEPT_HEADERS if h in response},
+                )
+                return response
+        except _Replay as replay:
+            return _replayed(replay.stored, fingerprint)
+        except IntegrityError:
+            stored = IdempotencyKey.objects.filter(user=request.user, key=key).first()
+            if stored is None:
+                raise
+            return _replayed(stored, fingerprint)
+
+    return wrapper
+
+
+def _fingerprint(request) -> str:
+    digest = hashlib.sha256()
+    for part in (request.method, request.path, request.headers.get("If-Match", "")):
+        digest.update(part.encode() + b"\0")
+    digest.update(request.body)
+    return digest.hexdigest()
+
+
+def _replayed(stored: IdempotencyKey, fingerprint: str) -> Response:
+    if stored.request_hash != fingerprint:
+        return error(
+            status.HTTP_422_UNPROCESSABLE_ENTITY,
+            "idempotency_key_reused",
+            f"this {HEADER} was used for a different request",
+        )
+    response = Response(stored.response, status=stored.status_code)
+    for name, value in stored.headers.items():
+        response[name] = value
+    response["Idempotent-Replayed"] = "true"
+    return response

@@ -1,0 +1,37 @@
+"""URLs of the bank API, under /api/."""
+
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.authtoken.views import ObtainAuthToken
+
+from bankdemo.api import commands, reads
+
+
+class TokenView(ObtainAuthToken):
+    """POST username and password, get `{"token": ...}` for `Authorization: Token <key>`."""
+
+    permission_classes = ()
+
+
+urlpatterns = [
+    path("auth/token/", TokenView.as_view(), name="api-token"),
+    path("accounts/", reads.AccountList.as_view(), name="account-list"),
+    path("accounts/<str:account_id>/", reads.AccountDetail.as_view(), name="account-detail"),
+    path("accounts/<str:account_id>/deposit/", commands.Deposit.as_view(), name="account-deposit"),
+    path(
+        "accounts/<str:account_id>/withdraw/", commands.Withdraw.as_view(), name="account-withdraw"
+    ),
+    path("accounts/<str:account_id>/close/", commands.Close.as_view(), name="account-close"),
+    path("accounts/<str:account_id>/events/", reads.AccountEvents.as_view(), name="account-events"),
+    path("accounts/<str:account_id>/state/", reads.AccountState.as_view(), name="account-state"),
+    path("transfers/", commands.RequestTransfer.as_view(), name="transfer-request"),
+    path("transfers/<str:transfer_id>/", reads.TransferDetail.as_view(), name="transfer-detail"),
+    path("events/", reads.EventList.as_view(), name="event-list"),
+    path("projections/", reads.ProjectionList.as_view(), name="projection-list"),
+    path("schema/", SpectacularAPIView.as_view(permission_classes=()), name="api-schema"),
+    path(
+        "docs/",
+        SpectacularSwaggerView.as_view(url_name="api-schema", permission_classes=()),
+        name="api-docs",
+    ),
+]
