@@ -118,22 +118,39 @@ class Repository(Generic[A]):
         return stored
 
     def execute(
-        self, aggregate_id: uuid.UUID | str, command: Callable[[A], Any], *, attempts: int = 3
+        self,
+        aggregate_id: uuid.UUID | str,
+        command: Callable[[A], Any],
+        *,
+        attempts: int = 3,
+        serialize: bool = False,
     ) -> tuple[A, list[StoredEvent]]:
         """Load, run `command(aggregate)`, save; on a conflict reload and run it again.
 
         For commands whose outcome depends only on the aggregate's current state. Raise the
-        last `ConcurrencyError` after `attempts` tries.
+        last `ConcurrencyError` after `attempts` tries. With `serialize`, each try holds the
+        stream's lock from load to save, so such commands on one hot aggregate queue up
+        instead of failing each other (writers that do not lock still get conflicts).
         """
+        if attempts < 1:
+            raise ValueError("attempts must be 1 or more")
+        aggregate_id = _uuid(aggregate_id)
         for attempt in range(1, attempts + 1):
-            aggregate = self.load(aggregate_id)
-            command(aggregate)
             try:
-                return aggregate, self.save(aggregate)
+                if not serialize:
+                    return self._load_run_save(aggregate_id, command)
+                with self.store.recorder.transaction():
+                    self.store.recorder.lock_stream(aggregate_id)
+                    return self._load_run_save(aggregate_id, command)
             except ConcurrencyError:
                 if attempt == attempts:
                     raise
-        raise ValueError("attempts must be 1 or more")
+        raise AssertionError("unreachable")
+
+    def _load_run_save(self, aggregate_id: uuid.UUID, command) -> tuple[A, list[StoredEvent]]:
+        aggregate = self.load(aggregate_id)
+        command(aggregate)
+        return aggregate, self.save(aggregate)
 
     def to_domain(self, stored: StoredEvent) -> DomainEvent:
         """Turn a stored event into its domain event, upcast to the current schema."""

@@ -17,6 +17,9 @@ class Recorder(Protocol):
     def transaction(self) -> AbstractContextManager[None]:
         """Return a context in which a head read and an insert commit or roll back together."""
 
+    def lock_stream(self, aggregate_id: uuid.UUID) -> None:
+        """Hold a lock on the stream until the current transaction ends (writers queue)."""
+
     def stream_head(self, aggregate_id: uuid.UUID) -> StreamHead | None:
         """Return the last event of a stream, or None when the stream does not exist."""
 

@@ -59,10 +59,20 @@ POSTGRESQL_INSERT = (
     + " RETURNING version, id, transaction_id"
 )
 # Rows of transactions still open may carry smaller ids than rows already visible: read only
-# transactions older than every open one, so that no row can ever appear behind a reader.
-POSTGRESQL_LOG_BOUND = (
-    " AND transaction_id < (pg_snapshot_xmin(pg_current_snapshot())::text)::bigint"
-)
+# below the oldest transaction still in progress, so that no row can ever appear behind a
+# reader. Transactions seen running in *other* databases of the server cannot write here and
+# do not hold readers back (when this role may see them; otherwise they count, to be safe).
+POSTGRESQL_LOG_BOUND = """ AND transaction_id < (
+    SELECT coalesce(
+        min((running::text)::bigint),
+        (pg_snapshot_xmax(pg_current_snapshot())::text)::bigint
+    )
+    FROM pg_snapshot_xip(pg_current_snapshot()) AS running
+    WHERE (running::text)::bigint %% 4294967296 NOT IN (
+        SELECT (backend_xid::text)::bigint FROM pg_stat_activity
+        WHERE backend_xid IS NOT NULL AND datname <> current_database()
+    )
+)"""
 
 
 class DjangoRecorder:
@@ -80,6 +90,12 @@ class DjangoRecorder:
 
     def transaction(self):
         return transaction.atomic(using=self.using)
+
+    def lock_stream(self, aggregate_id: uuid.UUID) -> None:
+        if not self.is_postgresql:
+            return  # SQLite transactions begin IMMEDIATE: they hold the database's write lock
+        key = (aggregate_id.int >> 64) - (1 << 63)  # a signed 64-bit advisory lock key
+        self._fetch("SELECT pg_advisory_xact_lock(%s)", [key])
 
     def stream_head(self, aggregate_id: uuid.UUID) -> StreamHead | None:
         rows = self._fetch(

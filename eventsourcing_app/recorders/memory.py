@@ -36,6 +36,9 @@ class InMemoryRecorder:
             finally:
                 self._pending = None
 
+    def lock_stream(self, aggregate_id: uuid.UUID) -> None:
+        """Nothing to do: a transaction here holds the recorder's only lock."""
+
     def stream_head(self, aggregate_id: uuid.UUID) -> StreamHead | None:
         with self._lock:
             stream = self._streams.get(aggregate_id) or []

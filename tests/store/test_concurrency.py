@@ -184,3 +184,39 @@ def test_many_concurrent_writers_and_a_tailing_reader_see_every_event_exactly_on
     assert len(stored) == writers * per_writer
     assert sorted(seen) == stored
     assert len(set(seen)) == len(seen)
+
+
+def _open_transaction_in(dbname: str):
+    """Open a transaction that holds a transaction id, in the named database."""
+    import psycopg
+
+    params = connection.get_connection_params()
+    for key in ("cursor_factory", "context", "prepare_threshold"):
+        params.pop(key, None)
+    params["dbname"] = dbname
+    other = psycopg.connect(**params)
+    other.execute("SELECT pg_current_xact_id()")
+    return other
+
+
+def test_open_transactions_hold_back_this_databases_log_only():
+    store = get_event_store()
+    here = connection.settings_dict["NAME"]
+    elsewhere = "postgres" if here != "postgres" else "template1"
+    foreign = _open_transaction_in(elsewhere)
+    try:
+        (event,) = store.append(
+            new_id(), deposits("1.00"), expected_version=NO_STREAM, aggregate_type=ACCOUNT
+        )
+        assert [e.id for e in store.read_log()] == [event.id]
+    finally:
+        foreign.close()
+    local = _open_transaction_in(here)
+    try:
+        (later,) = store.append(
+            new_id(), deposits("2.00"), expected_version=NO_STREAM, aggregate_type=ACCOUNT
+        )
+        assert [e.id for e in store.read_log()] == [event.id]  # held back, not skipped
+    finally:
+        local.close()
+    assert [e.id for e in store.read_log()] == [event.id, later.id]
