@@ -38,7 +38,7 @@ def _command(account_id: uuid.UUID, expected_version: int | None, action) -> Res
     """Run `action` on the account: conditionally on its version, or retried on conflicts."""
     repository = accounts()
     if expected_version is None:
-        return repository.execute(account_id, action)
+        return repository.execute(account_id, action, serialize=True)
     account = repository.load(account_id)
     if account.version != expected_version:
         raise StaleVersion(account_id, expected_version, account.version)
@@ -91,7 +91,7 @@ def move_money(
             account.deposit(amount, transfer_id=transfer_id, refund=how == "refund")
 
     try:
-        return accounts().execute(account_id, act)
+        return accounts().execute(account_id, act, serialize=True)
     except AggregateNotFound as missing:
         raise Refusal(str(missing)) from None
 

@@ -21,20 +21,33 @@ AMOUNT = r"^[0-9]{1,15}(\.[0-9]{1,3})?$"
 IF_MATCH = re.compile(r'^\s*(?:W/)?"?([0-9]{1,9})"?\s*$')
 
 
+class DecimalString(serializers.RegexField):
+    """An amount as a decimal string ("12.50"): JSON numbers are refused, floats lose cents."""
+
+    def __init__(self, **kwargs) -> None:
+        kwargs.setdefault("help_text", 'a decimal string such as "12.50"')
+        super().__init__(AMOUNT, **kwargs)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class OpenAccountIn(serializers.Serializer):
     owner = serializers.CharField(max_length=200)
     currency = serializers.ChoiceField(choices=sorted(MINOR_UNITS))
-    overdraft_limit = serializers.RegexField(AMOUNT, required=False, default="0")
+    overdraft_limit = DecimalString(required=False, default="0")
 
 
 class AmountIn(serializers.Serializer):
-    amount = serializers.RegexField(AMOUNT, help_text='a decimal string such as "12.50"')
+    amount = DecimalString()
 
 
 class TransferIn(serializers.Serializer):
     source_id = serializers.UUIDField()
     destination_id = serializers.UUIDField()
-    amount = serializers.RegexField(AMOUNT)
+    amount = DecimalString()
 
 
 class CommandOut(serializers.Serializer):

@@ -13,9 +13,15 @@ class TokenView(ObtainAuthToken):
     permission_classes = ()
 
 
+class Accounts(reads.AccountList):
+    """GET lists accounts (from the read model); POST opens one."""
+
+    post = commands.OpenAccount.post
+
+
 urlpatterns = [
     path("auth/token/", TokenView.as_view(), name="api-token"),
-    path("accounts/", reads.AccountList.as_view(), name="account-list"),
+    path("accounts/", Accounts.as_view(), name="account-list"),
     path("accounts/<str:account_id>/", reads.AccountDetail.as_view(), name="account-detail"),
     path("accounts/<str:account_id>/deposit/", commands.Deposit.as_view(), name="account-deposit"),
     path(

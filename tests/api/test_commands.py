@@ -1,0 +1,229 @@
+"""The command API: status codes, If-Match, Idempotency-Key, refusals, permissions."""
+
+import json
+import threading
+import uuid
+from decimal import Decimal
+
+import pytest
+from django.db import connections
+from rest_framework.test import APIClient
+
+from bankdemo import services
+from bankdemo.models import AccountBalance, IdempotencyKey
+from eventsourcing_app.models import Event
+from tests.api.conftest import staff
+from tests.helpers import requires_postgresql
+
+pytestmark = pytest.mark.django_db
+
+
+def open_account(client, **body):
+    payload = {"owner": "Ada", "currency": "EUR", **body}
+    return client.post("/api/accounts/", payload, format="json")
+
+
+def events_of(account_id) -> int:
+    return Event.objects.filter(aggregate_id=account_id).count()
+
+
+def test_open_deposit_withdraw_close(teller):
+    opened = open_account(teller)
+    assert opened.status_code == 201
+    account_id = opened.json()["id"]
+    assert opened["Location"] == f"/api/accounts/{account_id}/"
+    assert opened["ETag"] == '"1"'
+    deposit = teller.post(
+        f"/api/accounts/{account_id}/deposit/", {"amount": "10.50"}, format="json"
+    )
+    assert deposit.status_code == 200
+    assert deposit.json()["version"] == 2
+    assert deposit.json()["balance"] == "10.50"
+    assert deposit.json()["position"]
+    withdraw = teller.post(
+        f"/api/accounts/{account_id}/withdraw/", {"amount": "10.50"}, format="json"
+    )
+    assert (withdraw.status_code, withdraw["ETag"]) == (200, '"3"')
+    close = teller.post(f"/api/accounts/{account_id}/close/")
+    assert close.status_code == 200
+    assert AccountBalance.objects.get(account_id=account_id).status == "closed"
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "code"),
+    [
+        ("withdraw", {"amount": "1000.00"}, 422, "insufficient_funds"),
+        ("deposit", {"amount": "1.001"}, 422, "invalid_amount"),
+        ("deposit", {"amount": "0"}, 422, "invalid_amount"),
+        ("deposit", {"amount": "-5"}, 400, "invalid"),
+        ("deposit", {"amount": 5}, 400, "invalid"),
+        ("deposit", {}, 400, "invalid"),
+        ("close", {}, 422, "balance_not_zero"),
+    ],
+)
+def test_refusals_and_bad_input_are_json_and_write_nothing(teller, path, body, status, code):
+    account_id = open_account(teller).json()["id"]
+    teller.post(f"/api/accounts/{account_id}/deposit/", {"amount": "5.00"}, format="json")
+    response = teller.post(f"/api/accounts/{account_id}/{path}/", body, format="json")
+    assert response.status_code == status
+    assert response.json()["code"] == code
+    assert events_of(account_id) == 2
+
+
+def test_validation_errors_name_the_field(teller):
+    response = open_account(teller, currency="XXX", owner="")
+    assert response.status_code == 400
+    assert set(response.json()["fields"]) == {"currency", "owner"}
+
+
+@pytest.mark.parametrize("account_id", ["nope", str(uuid.uuid4()), "1' OR 1=1 --"])
+def test_unknown_or_malformed_accounts_are_404(teller, account_id):
+    response = teller.post(f"/api/accounts/{account_id}/deposit/", {"amount": "1"}, format="json")
+    assert response.status_code == 404
+    assert response.json()["code"] == "not_found"
+
+
+def test_malformed_json_is_400_not_500(teller):
+    response = teller.post("/api/accounts/", "{not json", content_type="application/json")
+    assert response.status_code == 400
+
+
+def test_if_match_makes_a_command_conditional(teller):
+    account_id = open_account(teller).json()["id"]
+    ok = teller.post(
+        f"/api/accounts/{account_id}/deposit/", {"amount": "1"}, format="json", HTTP_IF_MATCH='"1"'
+    )
+    assert ok.status_code == 200
+    stale = teller.post(
+        f"/api/accounts/{account_id}/deposit/", {"amount": "1"}, format="json", HTTP_IF_MATCH='"1"'
+    )
+    assert stale.status_code == 412
+    assert (stale.json()["code"], stale.json()["current_version"]) == ("version_mismatch", 2)
+    assert stale["ETag"] == '"2"'
+    bad = teller.post(
+        f"/api/accounts/{account_id}/deposit/", {"amount": "1"}, format="json", HTTP_IF_MATCH="two"
+    )
+    assert bad.status_code == 400
+    assert events_of(account_id) == 2
+
+
+def test_an_idempotency_key_replays_the_first_response_and_appends_nothing(teller):
+    account_id = open_account(teller).json()["id"]
+
+    def deposit(body, key="deposit-1"):
+        return teller.post(
+            f"/api/accounts/{account_id}/deposit/",
+            json.dumps(body),
+            content_type="application/json",
+            HTTP_IDEMPOTENCY_KEY=key,
+        )
+
+    first = deposit({"amount": "7.00"})
+    again = deposit({"amount": "7.00"})
+    assert first.status_code == again.status_code == 200
+    assert again.json() == first.json()
+    assert again["Idempotent-Replayed"] == "true"
+    assert again["ETag"] == first["ETag"]
+    assert events_of(account_id) == 2
+    reused = deposit({"amount": "8.00"})
+    assert (reused.status_code, reused.json()["code"]) == (422, "idempotency_key_reused")
+    assert events_of(account_id) == 2
+    refused = deposit({"amount": "0"}, key="deposit-2")
+    replayed_refusal = deposit({"amount": "0"}, key="deposit-2")
+    assert refused.status_code == replayed_refusal.status_code == 422
+    assert IdempotencyKey.objects.count() == 2
+    assert deposit({"amount": "7.00"}, key="x" * 201).status_code == 400
+
+
+def test_transfers_are_accepted_and_settled_by_the_saga(teller):
+    source = open_account(teller).json()["id"]
+    destination = open_account(teller, owner="Bob").json()["id"]
+    teller.post(f"/api/accounts/{source}/deposit/", {"amount": "50.00"}, format="json")
+    response = teller.post(
+        "/api/transfers/",
+        {"source_id": source, "destination_id": destination, "amount": "20.00"},
+        format="json",
+    )
+    assert response.status_code == 202
+    assert response["Location"] == f"/api/transfers/{response.json()['id']}/"
+    missing = teller.post(
+        "/api/transfers/",
+        {"source_id": source, "destination_id": str(uuid.uuid4()), "amount": "1.00"},
+        format="json",
+    )
+    assert missing.status_code == 404
+    same = teller.post(
+        "/api/transfers/",
+        {"source_id": source, "destination_id": source, "amount": "1.00"},
+        format="json",
+    )
+    assert (same.status_code, same.json()["code"]) == (422, "same_account")
+
+
+def test_who_may_do_what(teller, auditor, anonymous):
+    account_id = open_account(teller).json()["id"]
+    assert open_account(anonymous).status_code == 401
+    forbidden = auditor.post(f"/api/accounts/{account_id}/deposit/", {"amount": "1"}, format="json")
+    assert forbidden.status_code == 403
+    outsider = APIClient()
+    outsider.force_authenticate(staff("outsider", None))
+    assert open_account(outsider).status_code == 403
+    assert events_of(account_id) == 1
+
+
+def test_a_token_authenticates(db):
+    staff("token-teller", "tellers")
+    client = APIClient()
+    token = client.post(
+        "/api/auth/token/",
+        {"username": "token-teller", "password": "token-teller-password"},
+        format="json",
+    ).json()["token"]
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    assert open_account(client).status_code == 201
+    wrong = APIClient().post(
+        "/api/auth/token/", {"username": "token-teller", "password": "no"}, format="json"
+    )
+    assert wrong.status_code == 400
+
+
+@requires_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_deposits_without_if_match_all_land(db):
+    user = staff("busy-teller", "tellers")
+    account, _ = services.account_open(owner="Ada", currency="EUR")
+    writers, deposits_each = 4, 10
+    start = threading.Barrier(writers)
+    failures = []
+
+    def deposit():
+        client = APIClient()
+        client.force_authenticate(user)
+        try:
+            start.wait(10)
+            for _ in range(deposits_each):
+                response = client.post(
+                    f"/api/accounts/{account.id}/deposit/", {"amount": "1.00"}, format="json"
+                )
+                if response.status_code != 200:
+                    failures.append(response.status_code)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=deposit) for _ in range(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert failures == []
+    loaded = services.accounts().load(account.id)
+    assert loaded.balance == Decimal(writers * deposits_each)
+    versions = list(
+        Event.objects.filter(aggregate_id=account.id)
+        .order_by("version")
+        .values_list("version", flat=True)
+    )
+    assert versions == list(range(1, writers * deposits_each + 2))
+    assert AccountBalance.objects.get(account_id=account.id).balance == Decimal(
+        writers * deposits_each
+    )
