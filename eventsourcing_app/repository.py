@@ -82,8 +82,10 @@ class Repository(Generic[A]):
             raise AggregateNotFound(f"{name} has {aggregate.version} events, not {target}")
         return aggregate
 
-    def save(self, aggregate: A) -> list[StoredEvent]:
+    def save(self, aggregate: A, *, imported_at: dt.datetime | None = None) -> list[StoredEvent]:
         """Append the aggregate's pending events, expecting the version it was loaded at.
+
+        `imported_at` stamps them with a past time (see `EventStore.append`).
 
         Raise `ConcurrencyError` when another writer got there first. A snapshot is written in
         the same transaction when the new events cross a multiple of the snapshot interval.
@@ -107,6 +109,7 @@ class Repository(Generic[A]):
             events,
             expected_version=expected,
             aggregate_type=aggregate.type_name,
+            imported_at=imported_at,
         )
         if not snapshot_due:
             stored = append()

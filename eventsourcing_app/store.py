@@ -69,6 +69,7 @@ class EventStore:
         *,
         expected_version: int | ExpectedVersion,
         aggregate_type: str,
+        imported_at: dt.datetime | None = None,
     ) -> list[StoredEvent]:
         """Append `events` to `stream` in one transaction and return them as stored.
 
@@ -76,6 +77,10 @@ class EventStore:
         stream), `NO_STREAM` or `ANY`. Raise `ConcurrencyError` when the stream is elsewhere,
         including above its end, and `InvalidAppend` for malformed input; either way nothing
         is written.
+
+        Events are stamped with the real time. `imported_at` is for history that happened
+        before (migrations from another system, demo data): the events are stamped with it and
+        marked `{"imported": true, "recorded_at": <real time>}` in their metadata.
         """
         aggregate_id = _aggregate_id(stream)
         _check_expected_version(expected_version)
@@ -85,13 +90,19 @@ class EventStore:
         if not events:
             raise InvalidAppend("an append needs at least one event")
         context = self.metadata()
+        stamp = self.clock
+        if imported_at is not None:
+            if imported_at.tzinfo is None:
+                raise InvalidAppend("imported_at must be timezone-aware")
+            context = {**context, "imported": True, "recorded_at": self.clock().isoformat()}
+            stamp = lambda: imported_at  # noqa: E731
         prepared = [self._prepare(event, context, index) for index, event in enumerate(events)]
         attempts = self.any_version_retries + 1 if expected_version is ANY else 1
         attempt, trust_heads = 0, True
         while True:
             try:
                 return self._append_once(
-                    aggregate_id, aggregate_type, prepared, expected_version, trust_heads
+                    aggregate_id, aggregate_type, prepared, expected_version, trust_heads, stamp
                 )
             except MissingPredecessor as missing:
                 self.heads.forget(aggregate_id)
@@ -141,6 +152,7 @@ class EventStore:
         prepared: list[tuple],
         expected_version: int | ExpectedVersion,
         trust_heads: bool,
+        stamp: Callable[[], dt.datetime],
     ) -> list[StoredEvent]:
         if expected_version is NO_STREAM:
             expected_version = 0
@@ -153,7 +165,7 @@ class EventStore:
                 )
             if expected_version is not ANY and expected_version != current:
                 raise ConcurrencyError(aggregate_id, expected_version, current if head else None)
-            created_at = self.clock()
+            created_at = stamp()
             created_text = timestamp_text(created_at)
             previous_hash = head.hash if head else GENESIS_HASH
             records = []

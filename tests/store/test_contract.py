@@ -363,3 +363,30 @@ def test_reading_a_whole_stream_remembers_its_head(store):
     )
     list(reader.read_stream(other, to_version=1))
     assert reader.heads.get(other) is None
+
+
+def test_imported_history_keeps_its_time_and_says_it_was_imported(store):
+    account = new_id()
+    then = dt.datetime(2025, 3, 1, 9, 0, tzinfo=dt.UTC)
+    (event,) = store.append(
+        account,
+        deposits("1.00"),
+        expected_version=NO_STREAM,
+        aggregate_type=ACCOUNT,
+        imported_at=then,
+    )
+    (now,) = store.append(account, deposits("2.00"), expected_version=1, aggregate_type=ACCOUNT)
+    assert event.created_at == then
+    assert event.metadata["imported"] is True
+    assert dt.datetime.fromisoformat(event.metadata["recorded_at"]) > then
+    assert "imported" not in now.metadata
+    assert now.created_at > then
+    with pytest.raises(InvalidAppend, match="timezone-aware"):
+        store.append(
+            account,
+            deposits("3.00"),
+            expected_version=2,
+            aggregate_type=ACCOUNT,
+            imported_at=dt.datetime(2025, 3, 1),
+        )
+    assert verify_chains(store.recorder).intact
