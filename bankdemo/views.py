@@ -1,13 +1,30 @@
 """Pages of the demo project."""
 
+from decimal import Decimal
+
 from django.shortcuts import render
 
+from bankdemo.domain import MINOR_UNITS
+from bankdemo.models import AccountBalance, DailyTotal
+from eventsourcing_app.default_store import get_event_store
 from eventsourcing_app.models import Event
+from eventsourcing_app.selectors import projection_statuses
 
-RECENT_EVENTS = 20
+RECENT_EVENTS = 15
 
 
 def home(request):
-    """Show what the store holds: the newest events first."""
-    recent = Event.objects.order_by("-transaction_id", "-id")[:RECENT_EVENTS]
-    return render(request, "home.html", {"recent_events": recent})
+    """The bank at a glance: accounts, the newest events, and how current the read models are."""
+    accounts = list(AccountBalance.objects.order_by("owner")[:50])
+    for account in accounts:
+        places = MINOR_UNITS.get(account.currency, 2)
+        account.shown_balance = account.balance.quantize(Decimal(1).scaleb(-places))
+    statuses = {s.name: s for s in projection_statuses(get_event_store())}
+    context = {
+        "accounts": accounts,
+        "recent_events": Event.objects.order_by("-transaction_id", "-id")[:RECENT_EVENTS],
+        "daily": DailyTotal.objects.order_by("-day", "currency")[:7],
+        "daily_status": statuses.get("bank.daily_totals"),
+        "statuses": statuses.values(),
+    }
+    return render(request, "home.html", context)
