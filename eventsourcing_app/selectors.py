@@ -40,33 +40,35 @@ def projection_statuses(store: EventStore, using: str = "default") -> list[Proje
     """
     head = store.head()
     checkpoints = {cp.name: cp for cp in ProjectionCheckpoint.objects.using(using).all()}
-    statuses = []
-    for name in registry.names():
-        projection = registry.get(name)
-        checkpoint = checkpoints.get(name)
-        if projection.inline:
-            position, behind, status = head, 0, "inline"
-        else:
-            position = checkpoint.position if checkpoint else START
-            behind = (
-                store.count_between(position, head, LAG_COUNT_CAP + 1) if head > position else 0
-            )
-            status = checkpoint.status if checkpoint else "not started"
-        statuses.append(
-            ProjectionStatus(
-                name=name,
-                inline=projection.inline,
-                status=status,
-                position=position,
-                head=head,
-                events_behind=min(behind, LAG_COUNT_CAP),
-                behind_capped=behind > LAG_COUNT_CAP,
-                last_error=checkpoint.last_error if checkpoint else "",
-                failed_event_id=checkpoint.failed_event_id if checkpoint else None,
-                owner=checkpoint.owner if checkpoint else "",
-            )
-        )
-    return statuses
+    return [_status(name, checkpoints.get(name), head, store) for name in registry.names()]
+
+
+def projection_status(name: str, store: EventStore, using: str = "default") -> ProjectionStatus:
+    """Return one projection's status (cheaper than all of them, for a response header)."""
+    checkpoint = ProjectionCheckpoint.objects.using(using).filter(name=name).first()
+    return _status(name, checkpoint, store.head(), store)
+
+
+def _status(name, checkpoint, head: Position, store: EventStore) -> ProjectionStatus:
+    projection = registry.get(name)
+    if projection.inline:
+        position, behind, status = head, 0, "inline"
+    else:
+        position = checkpoint.position if checkpoint else START
+        behind = store.count_between(position, head, LAG_COUNT_CAP + 1) if head > position else 0
+        status = checkpoint.status if checkpoint else "not started"
+    return ProjectionStatus(
+        name=name,
+        inline=projection.inline,
+        status=status,
+        position=position,
+        head=head,
+        events_behind=min(behind, LAG_COUNT_CAP),
+        behind_capped=behind > LAG_COUNT_CAP,
+        last_error=checkpoint.last_error if checkpoint else "",
+        failed_event_id=checkpoint.failed_event_id if checkpoint else None,
+        owner=checkpoint.owner if checkpoint else "",
+    )
 
 
 def reflected_position(name: str, store: EventStore, using: str = "default") -> Position:
