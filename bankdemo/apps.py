@@ -9,4 +9,9 @@ class BankDemoConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from django.db.models.signals import post_migrate
+
         from bankdemo import domain  # noqa: F401  (registers the bank's events and aggregates)
+        from bankdemo.staff import ensure_staff_groups
+
+        post_migrate.connect(ensure_staff_groups, dispatch_uid="bankdemo-staff-groups")
