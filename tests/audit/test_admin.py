@@ -68,7 +68,7 @@ def test_search_finds_an_aggregate_or_a_correlation(client, history):
     assert str(account)[:8] in by_id
     trail = client.get(f"{EVENTS}?q=seed-transfer-0").content.decode()
     assert "bank.TransferRequested" in trail
-    assert "field-event_type\">bank.AccountOpened" not in trail
+    assert 'field-event_type">bank.AccountOpened' not in trail
 
 
 def test_the_timeline_shows_upcasts_states_diffs_the_chart_and_the_tamper_check(client, history):
