@@ -126,31 +126,29 @@ class ProjectionWorker:
         A database that goes away is waited for, not fatal: the worker logs, reconnects and
         carries on from the checkpoints.
         """
-        listener = None
+        waiter = LogWaiter(self.using, self.poll_interval)
         logger.info("worker %s runs %s", self.owner, ", ".join(self.names) or "no projections")
         try:
             while not stop.is_set():
                 try:
-                    if listener is None:
-                        listener = self._listen()
                     read = self.run_once(stop)
                 except (DatabaseError, psycopg.Error) as exc:
                     logger.warning(
                         "database error, retrying in %.1f s: %s", self.poll_interval, exc
                     )
-                    listener = self._close(listener)
+                    waiter.close()
                     connections[self.using].close()
                     stop.wait(self.poll_interval)
                     continue
                 if read == 0:
-                    listener = self._wait(listener, stop)
+                    waiter.wait(stop)
         finally:
             try:
                 for name in self.names:
                     checkpoints.release(name, self.owner, self.using)
             except DatabaseError as exc:
                 logger.warning("could not release projections (leases will expire): %s", exc)
-            self._close(listener)
+            waiter.close()
             connections[self.using].close()
             logger.info("worker %s stopped", self.owner)
 
@@ -185,22 +183,19 @@ class ProjectionWorker:
             return True
         return timezone.now() - checkpoint.failed_at >= self.retry_failed_after
 
-    def _listen(self) -> psycopg.Connection | None:
-        connection = connections[self.using]
-        if connection.vendor != "postgresql":
-            return None
-        params = connection.get_connection_params()
-        for key in ("cursor_factory", "context", "prepare_threshold"):
-            params.pop(key, None)
-        listener = psycopg.connect(**params, autocommit=True)
-        listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
-        return listener
 
-    def _wait(
-        self, listener: psycopg.Connection | None, stop: threading.Event
-    ) -> psycopg.Connection | None:
-        """Sleep until events are appended (PostgreSQL) or the poll interval passes."""
+class LogWaiter:
+    """Sleep until events are appended: woken by PostgreSQL's NOTIFY, or by the poll interval
+    (SQLite, or a NOTIFY connection that was lost and is reopened on the next wait)."""
+
+    def __init__(self, using: str, poll_interval: float) -> None:
+        self.using = using
+        self.poll_interval = poll_interval
+        self._listener: psycopg.Connection | None = None
+
+    def wait(self, stop: threading.Event) -> None:
         deadline = time.monotonic() + self.poll_interval
+        listener = self._listen()
         while not stop.is_set() and (remaining := deadline - time.monotonic()) > 0:
             step = min(remaining, 0.5)
             if listener is None:
@@ -208,14 +203,29 @@ class ProjectionWorker:
                 continue
             try:
                 if any(True for _ in listener.notifies(timeout=step, stop_after=1)):
-                    return listener
+                    return
             except psycopg.Error as exc:
                 logger.warning("lost the NOTIFY connection, will reconnect: %s", exc)
-                return self._close(listener)
-        return listener
+                self.close()
+                listener = None
 
-    @staticmethod
-    def _close(listener: psycopg.Connection | None) -> None:
-        if listener is not None:
-            listener.close()
-        return None
+    def close(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+
+    def _listen(self) -> psycopg.Connection | None:
+        connection = connections[self.using]
+        if connection.vendor != "postgresql":
+            return None
+        if self._listener is None:
+            try:
+                params = connection.get_connection_params()
+                for key in ("cursor_factory", "context", "prepare_threshold"):
+                    params.pop(key, None)
+                self._listener = psycopg.connect(**params, autocommit=True)
+                self._listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
+            except psycopg.Error as exc:
+                logger.warning("cannot LISTEN for new events, polling instead: %s", exc)
+                self._listener = None
+        return self._listener
