@@ -94,7 +94,7 @@ class RecentFilter(admin.SimpleListFilter):
 
 @admin.register(Event)
 class EventAdmin(ReadOnlyAdmin):
-    list_display = ("position", "created_at", "aggregate", "event_type", "version", "user",
+    list_display = ("position", "when", "aggregate", "event_type", "version", "user",
                     "correlation")  # fmt: skip
     list_filter = (AggregateTypeFilter, EventTypeFilter, RecentFilter)
     search_fields = ("aggregate_id",)  # searched exactly, see get_search_results
@@ -107,6 +107,10 @@ class EventAdmin(ReadOnlyAdmin):
     @admin.display(description="position", ordering="id")
     def position(self, event: Event):
         return f"{event.transaction_id}-{event.id}"
+
+    @admin.display(description="when (UTC)", ordering="created_at")
+    def when(self, event: Event):
+        return event.created_at.strftime("%Y-%m-%d %H:%M:%S")
 
     @admin.display(description="aggregate")
     def aggregate(self, event: Event):

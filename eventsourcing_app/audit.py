@@ -6,10 +6,10 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from eventsourcing_app.domain.aggregate import Aggregate, aggregate_types
-from eventsourcing_app.domain.codec import encode_tagged
 from eventsourcing_app.domain.errors import DomainError
 from eventsourcing_app.mapper import EventMapper
 from eventsourcing_app.records import StoredEvent
@@ -51,10 +51,18 @@ def state_of(aggregate: Aggregate) -> dict[str, Any]:
 
 
 def _plain(value: Any) -> Any:
-    try:
-        return encode_tagged(value)
-    except TypeError:
-        return repr(value)
+    """A value as a person reads it: money and ids as text, collections item by item."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (Decimal, uuid.UUID)):
+        return str(value)
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat()
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_plain(item) for item in value]
+    if isinstance(value, dict):
+        return {str(key): _plain(item) for key, item in value.items()}
+    return repr(value)
 
 
 def diff(before: dict[str, Any], after: dict[str, Any]) -> list[Change]:
