@@ -40,6 +40,7 @@ class LedgerEntry(models.Model):
 
     class Meta:
         db_table = "ledger_entries"
+        verbose_name_plural = "ledger entries"
         constraints = [
             models.UniqueConstraint(fields=["account_id", "version"], name="ledger_account_version")
         ]
@@ -85,6 +86,7 @@ class TransferStatus(models.Model):
 
     class Meta:
         db_table = "transfers"
+        verbose_name_plural = "transfer statuses"
 
     def __str__(self) -> str:
         return f"transfer {self.transfer_id} {self.status}"
@@ -107,3 +109,22 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} of {self.user_id}"
+
+
+class StatementNotification(models.Model):
+    """A notice per account movement, recorded by the downstream consumer of the Kafka topic
+    (the other side of the wire); one per event, however often it is delivered."""
+
+    event_id = models.BigIntegerField(unique=True)
+    account_id = models.UUIDField(db_index=True)
+    kind = models.CharField(max_length=30)
+    amount = models.CharField(max_length=30)
+    currency = models.CharField(max_length=3)
+    happened_at = models.DateTimeField()
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "statement_notifications"
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.amount} {self.currency} on {self.account_id}"

@@ -154,7 +154,19 @@ SPECTACULAR_SETTINGS = {
 # The event store's settings; see eventsourcing_app/conf.py for every key and its default.
 EVENTSOURCING = {
     "SNAPSHOT_INTERVAL": 100,
+    "KAFKA_TOPIC": "bank-events",
+    # What leaves the bank, under public names; the saga's internal steps stay private.
+    "PUBLIC_EVENT_TYPES": {
+        "bank.AccountOpened": "bank.account-opened",
+        "bank.MoneyDeposited": "bank.money-deposited",
+        "bank.MoneyWithdrawn": "bank.money-withdrawn",
+        "bank.AccountClosed": "bank.account-closed",
+        "bank.TransferCompleted": "bank.transfer-completed",
+        "bank.TransferFailed": "bank.transfer-failed",
+    },
 }
+
+KAFKA_BOOTSTRAP_SERVERS = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 
 LOGGING = {
     "version": 1,

@@ -29,6 +29,11 @@ DEFAULTS: dict[str, Any] = {
     "POLL_INTERVAL": None,  # seconds; None: 5 on PostgreSQL (NOTIFY wakes sooner), 0.5 on SQLite
     "LEASE_SECONDS": 30,
     "RETRY_FAILED_SECONDS": 60,
+    # The Kafka relay (publish_events): the topic, the stored event types it publishes and
+    # under which public name (None: every type under its own name), producer overrides.
+    "KAFKA_TOPIC": "events",
+    "PUBLIC_EVENT_TYPES": None,
+    "KAFKA_PRODUCER": {},
 }
 
 

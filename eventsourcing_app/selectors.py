@@ -40,7 +40,8 @@ def projection_statuses(store: EventStore, using: str = "default") -> list[Proje
     """
     head = store.head()
     checkpoints = {cp.name: cp for cp in ProjectionCheckpoint.objects.using(using).all()}
-    return [_status(name, checkpoints.get(name), head, store) for name in registry.names()]
+    names = registry.names() + sorted(set(checkpoints) - set(registry.names()))
+    return [_status(name, checkpoints.get(name), head, store) for name in names]
 
 
 def projection_status(name: str, store: EventStore, using: str = "default") -> ProjectionStatus:
@@ -50,8 +51,8 @@ def projection_status(name: str, store: EventStore, using: str = "default") -> P
 
 
 def _status(name, checkpoint, head: Position, store: EventStore) -> ProjectionStatus:
-    projection = registry.get(name)
-    if projection.inline:
+    inline = name in registry.names() and registry.get(name).inline  # else async, or a publisher
+    if inline:
         position, behind, status = head, 0, "inline"
     else:
         position = checkpoint.position if checkpoint else START
@@ -59,7 +60,7 @@ def _status(name, checkpoint, head: Position, store: EventStore) -> ProjectionSt
         status = checkpoint.status if checkpoint else "not started"
     return ProjectionStatus(
         name=name,
-        inline=projection.inline,
+        inline=inline,
         status=status,
         position=position,
         head=head,
