@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 import django
 import psycopg
 
-from bench import readers, report, scratch, tailing
+from bench import peer, readers, report, scratch, tailing
 from bench.writers import PlainWriter, StoreWriter, events_per_second
 
 BATCH = 100
@@ -44,11 +44,16 @@ def writers(make: Callable[[], object], count: int) -> Callable[[float, int], fl
     return lambda seconds, _events: events_per_second([make() for _ in range(count)], seconds)
 
 
-def build_variants(info: str) -> list[Variant]:
+def build_variants(info: str, library: peer.Peer) -> list[Variant]:
     plain_1, plain_4 = "plain insert, 1 writer", "plain insert, 4 writers"
     plain_batch, plain_read = f"plain insert {BATCH}/txn, 1 writer", "plain keyset read"
     return [
         Variant(plain_1, writers(lambda: PlainWriter(info), 1)),
+        Variant(
+            "eventsourcing insert_events 1/call, 1 writer",
+            writers(lambda: peer.PeerWriter(library), 1),
+            plain_1,
+        ),
         Variant(plain_4, writers(lambda: PlainWriter(info), 4)),
         Variant("store append 1/call, 1 writer", writers(StoreWriter, 1), plain_1),
         Variant("store append 1/call, 4 writers", writers(StoreWriter, 4), plain_4),
@@ -58,9 +63,19 @@ def build_variants(info: str) -> list[Variant]:
             writers(lambda: StoreWriter(BATCH), 1),
             plain_batch,
         ),
+        Variant(
+            f"eventsourcing insert_events {BATCH}/call, 1 writer",
+            writers(lambda: peer.PeerWriter(library, BATCH), 1),
+            plain_batch,
+        ),
         Variant(plain_read, lambda _seconds, events: readers.plain_read_rate(info, events)),
         Variant(
             "store read_log", lambda _seconds, events: readers.store_read_rate(events), plain_read
+        ),
+        Variant(
+            "eventsourcing select_notifications",
+            lambda _seconds, events: peer.read_rate(library, events),
+            plain_read,
         ),
     ]
 
@@ -103,6 +118,7 @@ def environment(info: str, config: Config, quick: bool) -> dict:
         "python": platform.python_version(),
         "django": django.get_version(),
         "psycopg": psycopg.__version__,
+        **peer.versions(),
         "postgresql": scratch.server_facts(info),
     }
 
@@ -116,10 +132,13 @@ def run_suite(quick: bool) -> int:
     info = scratch.conninfo()
     began = time.perf_counter()
     scratch.prepare(info)
+    library = None
     try:
+        library = peer.prepare(info)
         meta = environment(info, config, quick)
         readers.fill_log(config.read_events)
-        variants = build_variants(info)
+        peer.fill_log(library, config.read_events)
+        variants = build_variants(info, library)
         samples = measure(variants, config)
         rows = [summarise_variant(variant, samples) for variant in variants]
         more_rows, checks = tail_rows(info, config)
@@ -127,6 +146,8 @@ def run_suite(quick: bool) -> int:
         report.add_ratios(rows)
     finally:
         scratch.tidy_up(info)
+        if library is not None:
+            peer.tidy_up(library, info)
     meta["seconds"] = round(time.perf_counter() - began, 1)
     print(report.table(rows))
     path = report.write_json({"environment": meta, "results": rows, "no_skip": checks})
