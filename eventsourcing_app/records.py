@@ -105,6 +105,7 @@ class StoredEvent(EventRecord):
     @classmethod
     def from_record(cls, record: EventRecord, *, id: int, transaction_id: int) -> StoredEvent:
         fields = {name: getattr(record, name) for name in RECORD_FIELDS}
+        fields["metadata"] = dict(record.metadata)  # records of one append share the dict
         return cls(id=id, transaction_id=transaction_id, **fields)
 
 

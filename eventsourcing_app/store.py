@@ -96,7 +96,9 @@ class EventStore:
                 raise InvalidAppend("imported_at must be timezone-aware")
             context = {**context, "imported": True, "recorded_at": self.clock().isoformat()}
             stamp = lambda: imported_at  # noqa: E731
-        prepared = [self._prepare(event, context, index) for index, event in enumerate(events)]
+        # Events without metadata of their own share the context's dict and its canonical form.
+        shared = (context, canonical_json(context, "metadata"))
+        prepared = [self._prepare(event, shared, index) for index, event in enumerate(events)]
         attempts = self.any_version_retries + 1 if expected_version is ANY else 1
         attempt, trust_heads = 0, True
         while True:
@@ -120,7 +122,7 @@ class EventStore:
             actual = head.version if head else None
             raise ConcurrencyError(aggregate_id, expected_version, actual) from conflict
 
-    def _prepare(self, event: NewEvent, context: Mapping[str, Any], index: int) -> tuple:
+    def _prepare(self, event: NewEvent, shared: tuple[dict, str], index: int) -> tuple:
         if not isinstance(event, NewEvent):
             raise InvalidAppend(f"events[{index}] is a {type(event).__name__}, not a NewEvent")
         _check_name(event.event_type, f"events[{index}].event_type")
@@ -139,10 +141,13 @@ class EventStore:
             raise InvalidAppend(f"events[{index}].data must be a JSON object (a dict)")
         if not isinstance(event.metadata, Mapping):
             raise InvalidAppend(f"events[{index}].metadata must be a dict")
-        metadata = {**context, **event.metadata}
         data = dict(event.data)
         canonical_data = canonical_json(data, f"events[{index}].data")
-        canonical_metadata = canonical_json(metadata, f"events[{index}].metadata")
+        if event.metadata:
+            metadata = {**shared[0], **event.metadata}
+            canonical_metadata = canonical_json(metadata, f"events[{index}].metadata")
+        else:
+            metadata, canonical_metadata = shared
         return event, data, metadata, canonical_data, canonical_metadata
 
     def _append_once(

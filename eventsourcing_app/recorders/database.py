@@ -151,10 +151,18 @@ class DjangoRecorder:
 
     def _postgresql_insert(self, records: Sequence[EventRecord]) -> tuple[str, list]:
         first = records[0]
+        dumped: dict[int, str] = {}  # records of one append usually share one metadata dict
+
+        def metadata(record: EventRecord) -> str:
+            key = id(record.metadata)
+            if key not in dumped:
+                dumped[key] = _dumps(record.metadata)
+            return dumped[key]
+
         rows = ",".join(
             f'{{"event_type":{_dumps(r.event_type)},"version":{r.version},'
             f'"schema_version":{r.schema_version},"event_data":{_dumps(r.data)},'
-            f'"metadata":{_dumps(r.metadata)},"hash":"{r.hash}","previous_hash":"{r.previous_hash}"}}'
+            f'"metadata":{metadata(r)},"hash":"{r.hash}","previous_hash":"{r.previous_hash}"}}'
             for r in records
         )
         params = [first.aggregate_id, first.aggregate_type, first.created_at, f"[{rows}]"]

@@ -390,3 +390,12 @@ def test_imported_history_keeps_its_time_and_says_it_was_imported(store):
             imported_at=dt.datetime(2025, 3, 1),
         )
     assert verify_chains(store.recorder).intact
+
+
+def test_events_of_one_append_do_not_share_their_metadata(store):
+    first, second = store.append(
+        new_id(), deposits("1.00", "2.00"), expected_version=NO_STREAM, aggregate_type=ACCOUNT
+    )
+    assert first.metadata == second.metadata
+    first.metadata["user_id"] = "someone else"
+    assert second.metadata["user_id"] is None
