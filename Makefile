@@ -46,5 +46,9 @@ lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-bench: $(VENV)/.installed-dev
+$(VENV)/.installed-bench: bench/requirements.txt | $(VENV)/.installed-dev
+	$(PIP) -r bench/requirements.txt
+	touch $@
+
+bench: $(VENV)/.installed-dev $(VENV)/.installed-bench
 	DATABASE_URL="$(BENCH_URL)" $(PY) bench/run.py $(BENCH_ARGS)
