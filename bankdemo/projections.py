@@ -20,6 +20,17 @@ from bankdemo.models import AccountBalance, DailyTotal, LedgerEntry, TransferSta
 from eventsourcing_app.projections import Projection, handles, projection
 
 
+def update_row(batch, model, event, change) -> None:
+    """Change the aggregate's row and stamp it with the event's version and time."""
+    row = batch.get(model, event.aggregate_id)
+    if row is None:
+        return  # an event of an aggregate whose first event this model never saw
+    change(row)
+    row.version = event.version
+    row.updated_at = event.created_at
+    batch.put(row)
+
+
 @projection
 class AccountBalances(Projection):
     name = "bank.account_balances"
@@ -30,13 +41,7 @@ class AccountBalances(Projection):
         batch.prefetch(AccountBalance, {event.aggregate_id for event in events})
 
     def _update(self, event, batch, change) -> None:
-        row = batch.get(AccountBalance, event.aggregate_id)
-        if row is None:
-            return  # movements of an account whose opening this model never saw
-        change(row)
-        row.version = event.version
-        row.updated_at = event.created_at
-        batch.put(row)
+        update_row(batch, AccountBalance, event, change)
 
     @handles(AccountOpened)
     def opened(self, event, batch):
@@ -158,14 +163,7 @@ class Transfers(Projection):
         batch.prefetch(TransferStatus, {event.aggregate_id for event in events})
 
     def _update(self, event, batch, **fields) -> None:
-        row = batch.get(TransferStatus, event.aggregate_id)
-        if row is None:
-            return
-        for name, value in fields.items():
-            setattr(row, name, value)
-        row.version = event.version
-        row.updated_at = event.created_at
-        batch.put(row)
+        update_row(batch, TransferStatus, event, lambda row: vars(row).update(fields))
 
     @handles(TransferRequested)
     def requested(self, event, batch):

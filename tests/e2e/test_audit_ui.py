@@ -130,7 +130,7 @@ def test_state_form_travels_to_a_past_date(auditor_page: Page, history: History,
     )
     moment = (before + (after - before) / 2).replace(second=0, microsecond=0)
     expected = sum(1 for event in events if event.created_at <= moment)
-    assert 1 <= expected < len(events)
+    assert 0 < expected < len(events)
 
     page.locator("form.es-point input[name=at]").fill(moment.strftime("%Y-%m-%dT%H:%M"))
     page.get_by_role("button", name="Show state").click()
