@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
+
+from django.db import InterfaceError, OperationalError
+from django.http import JsonResponse
 
 from eventsourcing_app.context import metadata_context, new_correlation_id, new_trace_id
 
@@ -65,3 +69,28 @@ def _user_id(request) -> str | None:
     if user is None or not user.is_authenticated:
         return None
     return str(user.pk)
+
+
+class DatabaseUnavailableMiddleware:
+    """Answer 503 JSON, without a traceback, while the database cannot be reached.
+
+    Nothing partial is written: the request's transaction never committed. Django reconnects
+    on the next request once the database is back.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if not isinstance(exception, (OperationalError, InterfaceError)):
+            return None
+        logging.getLogger("eventsourcing").warning("database unavailable: %s", exception)
+        response = JsonResponse(
+            {"code": "database_unavailable", "detail": "the database cannot be reached; retry"},
+            status=503,
+        )
+        response["Retry-After"] = "5"
+        return response
