@@ -9,11 +9,18 @@ from pathlib import Path
 RESULTS_FILE = Path(__file__).resolve().parent / "results" / "latest.json"
 
 
-def summarise(name: str, samples: list[float], baseline: str | None) -> dict:
-    samples = [round(sample, 1) for sample in samples]
+def summarise(
+    name: str, samples: list[float], baseline: str | None, unit: str = "events/s"
+) -> dict:
+    """Return a row; `unit` is "events/s" (higher is better) or "ms" (a time, lower is better)."""
+    digits = 3 if unit == "ms" else 1
+    samples = [round(sample, digits) for sample in samples]
+    median = round(statistics.median(samples), digits)
     return {
         "variant": name,
-        "events_per_s": round(statistics.median(samples), 1),
+        "unit": unit,
+        "value": median,
+        "events_per_s": median if unit == "events/s" else None,
         "samples": samples,
         "baseline": baseline,
         "ratio": None,
@@ -22,11 +29,25 @@ def summarise(name: str, samples: list[float], baseline: str | None) -> dict:
 
 
 def add_ratios(rows: list[dict]) -> None:
-    """Set each row's ratio: its median over its baseline's median."""
-    medians = {row["variant"]: row["events_per_s"] for row in rows}
+    """Set each row's ratio: its median over its baseline's median (both in the same unit)."""
+    medians = {row["variant"]: row["value"] for row in rows}
     for row in rows:
         if row["baseline"] is not None:
-            row["ratio"] = round(row["events_per_s"] / medians[row["baseline"]], 3)
+            row["ratio"] = round(row["value"] / medians[row["baseline"]], 3)
+
+
+def check_row(name: str, note: str) -> dict:
+    """A pass/fail row with no measurement of its own: the note says what was counted."""
+    return {
+        "variant": name,
+        "unit": "check",
+        "value": None,
+        "events_per_s": None,
+        "samples": [],
+        "baseline": None,
+        "ratio": None,
+        "note": note,
+    }
 
 
 def tail_row(name: str, check: dict, baseline: str | None) -> dict:
@@ -45,15 +66,24 @@ def table(rows: list[dict]) -> str:
         f"{'variant':<{width}}  {'events/s':>9}  {'min..max':>17}  {'ratio':>5}  vs / note",
     ]
     for row in rows:
-        spread = f"{min(row['samples']):,.0f}..{max(row['samples']):,.0f}"
+        value, spread = _formatted(row)
         ratio = "" if row["ratio"] is None else f"{row['ratio']:.2f}"
-        against = row["baseline"] or "(baseline)"
-        note = f"{against}; {row['note']}" if row["note"] else against
-        lines.append(
-            f"{row['variant']:<{width}}  {row['events_per_s']:>9,.0f}  {spread:>17}  "
-            f"{ratio:>5}  {note}"
-        )
+        if row["unit"] == "check":
+            note = row["note"]
+        else:
+            against = row["baseline"] or "(baseline)"
+            note = f"{against}; {row['note']}" if row["note"] else against
+        lines.append(f"{row['variant']:<{width}}  {value:>9}  {spread:>17}  {ratio:>5}  {note}")
     return "\n".join(lines)
+
+
+def _formatted(row: dict) -> tuple[str, str]:
+    samples = row["samples"]
+    if row["unit"] == "check":
+        return "-", ""
+    if row["unit"] == "ms":
+        return f"{row['value']:,.1f} ms", f"{min(samples):,.1f}..{max(samples):,.1f} ms"
+    return f"{row['value']:,.0f}", f"{min(samples):,.0f}..{max(samples):,.0f}"
 
 
 def write_json(document: dict) -> Path:

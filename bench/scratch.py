@@ -10,6 +10,7 @@ from psycopg.conninfo import make_conninfo
 from eventsourcing_app.models import Event
 
 AGGREGATE_TYPE = "bench.Thing"
+BENCH_AGGREGATE_TYPES = (AGGREGATE_TYPE, "bench.Counter")  # the latter: bench/loading.py
 EVENT_TYPE = "bench.Happened"
 PLAIN_TABLE = "bench_plain"
 EVENTS_TABLE = Event._meta.db_table
@@ -54,7 +55,8 @@ def prepare(info: str) -> None:
 
 def _refuse_foreign_events(conn: psycopg.Connection) -> None:
     row = conn.execute(
-        f"SELECT count(*) FROM {EVENTS_TABLE} WHERE aggregate_type <> %s", [AGGREGATE_TYPE]
+        f"SELECT count(*) FROM {EVENTS_TABLE} WHERE aggregate_type <> ALL(%s)",
+        [list(BENCH_AGGREGATE_TYPES)],
     ).fetchone()
     if row[0]:
         raise SystemExit(

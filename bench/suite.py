@@ -13,11 +13,12 @@ from dataclasses import asdict, dataclass
 import django
 import psycopg
 
-from bench import peer, readers, report, scratch, tailing
+from bench import loading, peer, processes, readers, report, scratch, tailing
 from bench.writers import PlainWriter, StoreWriter, events_per_second
 
 BATCH = 100
 WARMUP_EVENTS = 2000
+RACE_ROUNDS = 50
 
 
 @dataclass(frozen=True)
@@ -36,15 +37,16 @@ QUICK = Config(rounds=3, seconds=1.0, warmup_seconds=0.2, read_events=10_000, ta
 @dataclass(frozen=True)
 class Variant:
     name: str
-    run: Callable[[float, int], float]  # (seconds, events) -> events per second
+    run: Callable[[float, int], float]  # (seconds, events) -> events per second (or ms)
     baseline: str | None = None
+    unit: str = "events/s"
 
 
 def writers(make: Callable[[], object], count: int) -> Callable[[float, int], float]:
     return lambda seconds, _events: events_per_second([make() for _ in range(count)], seconds)
 
 
-def build_variants(info: str, library: peer.Peer) -> list[Variant]:
+def build_variants(info: str, library: peer.Peer, pool: processes.WriterPool) -> list[Variant]:
     plain_1, plain_4 = "plain insert, 1 writer", "plain insert, 4 writers"
     plain_batch, plain_read = f"plain insert {BATCH}/txn, 1 writer", "plain keyset read"
     return [
@@ -57,6 +59,11 @@ def build_variants(info: str, library: peer.Peer) -> list[Variant]:
         Variant(plain_4, writers(lambda: PlainWriter(info), 4)),
         Variant("store append 1/call, 1 writer", writers(StoreWriter, 1), plain_1),
         Variant("store append 1/call, 4 writers", writers(StoreWriter, 4), plain_4),
+        Variant(
+            f"store append 1/call, {pool.size} processes",
+            lambda seconds, _events: processes.events_per_second(pool, seconds),
+            plain_4,
+        ),
         Variant(plain_batch, writers(lambda: PlainWriter(info, BATCH), 1)),
         Variant(
             f"store append {BATCH}/call, 1 writer",
@@ -80,33 +87,98 @@ def build_variants(info: str, library: peer.Peer) -> list[Variant]:
     ]
 
 
+def build_load_variants(info: str, fixture: loading.LoadFixture) -> list[Variant]:
+    total, small, tail = loading.LOAD_EVENTS, loading.SMALL_EVENTS, loading.TAIL
+    plain = f"plain keyset read, 1 stream of {total:,}"
+    small_load = f"load {small:,} events, snapshot at {small - tail:,}"
+    return [
+        Variant(plain, lambda _s, _e: loading.plain_stream_rate(info, fixture)),
+        Variant(
+            f"store read_stream, {total:,} events",
+            lambda _s, _e: loading.store_stream_rate(fixture),
+            plain,
+        ),
+        Variant(
+            f"load {total:,} events, no snapshot",
+            lambda _s, _e: loading.replay_rate(fixture),
+            plain,
+        ),
+        Variant(
+            small_load,
+            lambda _s, _e: loading.snapshot_load_ms(fixture.small, small),
+            unit="ms",
+        ),
+        Variant(
+            f"load {total:,} events, snapshot at {total - tail:,}",
+            lambda _s, _e: loading.snapshot_load_ms(fixture.snapshotted, total),
+            small_load,
+            unit="ms",
+        ),
+    ]
+
+
+def load_rows(info: str, config: Config) -> list[dict]:
+    """Build the load fixture, then time the loads over rounds of their own."""
+    progress(f"load: building counters of {loading.LOAD_EVENTS:,} events")
+    variants = build_load_variants(info, loading.prepare())
+    samples = measure(variants, config, "load round")
+    rows = [summarise_variant(variant, samples) for variant in variants]
+    for row in rows:
+        if row["unit"] == "events/s" and row["variant"].startswith("load "):
+            row["note"] = f"{loading.LOAD_EVENTS / row['value'] * 1000:,.0f} ms a load"
+        elif row["unit"] == "ms" and row["baseline"]:
+            row["note"] = "time ratio, lower is flatter"
+    return rows
+
+
 def rotated(variants: list[Variant], shift: int) -> list[Variant]:
     shift %= len(variants)
     return variants[shift:] + variants[:shift]
 
 
-def measure(variants: list[Variant], config: Config) -> dict[str, list[float]]:
+def measure(
+    variants: list[Variant], config: Config, label: str = "round"
+) -> dict[str, list[float]]:
     """Run every variant once per round, in an order that rotates from round to round."""
     for variant in variants:
         variant.run(config.warmup_seconds, WARMUP_EVENTS)
     samples: dict[str, list[float]] = {variant.name: [] for variant in variants}
     for round_number in range(config.rounds):
-        progress(f"round {round_number + 1}/{config.rounds}")
+        progress(f"{label} {round_number + 1}/{config.rounds}")
         for variant in rotated(variants, round_number):
             samples[variant.name].append(variant.run(config.seconds, config.read_events))
     return samples
 
 
-def tail_rows(info: str, config: Config) -> tuple[list[dict], dict]:
+def tail_rows(info: str, config: Config, pool: processes.WriterPool) -> tuple[list[dict], dict]:
     progress("no-skip check")
     naive = tailing.naive_tail_check(info, config.tail_seconds)
     store = tailing.store_tail_check(info, config.tail_seconds)
+    in_processes = tailing.process_tail_check(info, config.tail_seconds, pool)
     naive_name = "naive id tail, 4 plain writers"
     rows = [
         report.tail_row(naive_name, naive, None),
         report.tail_row("store log tail, 4 store writers", store, naive_name),
+        report.tail_row(f"store log tail, {pool.size} store processes", in_processes, naive_name),
     ]
-    return rows, {"naive_id_tail": naive, "store_log_tail": store}
+    checks = {
+        "naive_id_tail": naive,
+        "store_log_tail": store,
+        "store_log_tail_processes": in_processes,
+    }
+    return rows, checks
+
+
+def race_row(pool: processes.WriterPool) -> tuple[dict, dict]:
+    progress(f"same-version race, {RACE_ROUNDS} rounds")
+    check = processes.race_check(pool, RACE_ROUNDS)
+    note = (
+        f"{check['one_winner']}/{check['rounds']} rounds with exactly 1 accepted append, "
+        f"lost updates={check['lost_updates']}, no winner={check['no_winner']}, "
+        f"stream {check['stream_events']} events"
+        + ("" if check["contiguous"] else " NOT CONTIGUOUS")
+    )
+    return report.check_row(f"same-version race, {check['processes']} processes", note), check
 
 
 def environment(info: str, config: Config, quick: bool) -> dict:
@@ -132,29 +204,40 @@ def run_suite(quick: bool) -> int:
     info = scratch.conninfo()
     began = time.perf_counter()
     scratch.prepare(info)
-    library = None
+    loading.tidy_up()
+    library = pool = None
     try:
         library = peer.prepare(info)
         meta = environment(info, config, quick)
+        progress(f"starting {processes.PROCESSES} writer processes")
+        pool = processes.WriterPool()
         readers.fill_log(config.read_events)
         peer.fill_log(library, config.read_events)
-        variants = build_variants(info, library)
+        variants = build_variants(info, library, pool)
         samples = measure(variants, config)
         rows = [summarise_variant(variant, samples) for variant in variants]
-        more_rows, checks = tail_rows(info, config)
+        rows += load_rows(info, config)
+        more_rows, checks = tail_rows(info, config, pool)
         rows += more_rows
+        row, race = race_row(pool)
+        rows.append(row)
         report.add_ratios(rows)
     finally:
+        if pool is not None:
+            pool.close()
+        loading.tidy_up()
         scratch.tidy_up(info)
         if library is not None:
             peer.tidy_up(library, info)
     meta["seconds"] = round(time.perf_counter() - began, 1)
     print(report.table(rows))
-    path = report.write_json({"environment": meta, "results": rows, "no_skip": checks})
+    document = {"environment": meta, "results": rows, "no_skip": checks, "race": race}
+    path = report.write_json(document)
     print(f"\n{meta['seconds']} s; results written to bench/results/{path.name}")
-    store = checks["store_log_tail"]
-    return 0 if store["skipped"] == store["duplicates"] == store["foreign"] == 0 else 1
+    tails = (checks["store_log_tail"], checks["store_log_tail_processes"])
+    clean = all(tail["skipped"] == tail["duplicates"] == tail["foreign"] == 0 for tail in tails)
+    return 0 if clean and processes.race_ok(race) else 1
 
 
 def summarise_variant(variant: Variant, samples: dict[str, list[float]]) -> dict:
-    return report.summarise(variant.name, samples[variant.name], variant.baseline)
+    return report.summarise(variant.name, samples[variant.name], variant.baseline, variant.unit)

@@ -103,7 +103,19 @@ def store_tail_check(info: str, seconds: float) -> dict:
             connection.close()
 
 
-def _check(conn: psycopg.Connection, table: str, tail, run: WriterRun) -> dict:
+def process_tail_check(info: str, seconds: float, pool) -> dict:
+    """Tail the log through the store while the pool's writer processes append one event each."""
+    from bench.processes import ProcessRun
+
+    with psycopg.connect(info, autocommit=True) as conn:
+        tail = StoreTail(conn)
+        try:
+            return _check(conn, EVENTS_TABLE, tail, ProcessRun(pool, seconds))
+        finally:
+            connection.close()
+
+
+def _check(conn: psycopg.Connection, table: str, tail, run) -> dict:
     delivered: list[int] = []
     polls = 0
     run.start()
@@ -116,7 +128,7 @@ def _check(conn: psycopg.Connection, table: str, tail, run: WriterRun) -> dict:
     written = _written_ids(conn, table, run)
     unique = set(delivered)
     return {
-        "writers": WRITERS,
+        "writers": len(run.aggregate_ids),
         "seconds": run.seconds,
         "writer_events_per_s": rate,
         "written": len(written),
@@ -146,7 +158,7 @@ def _drain(tail, end) -> list[int]:
     return delivered
 
 
-def _written_ids(conn: psycopg.Connection, table: str, run: WriterRun) -> set[int]:
+def _written_ids(conn: psycopg.Connection, table: str, run) -> set[int]:
     rows = conn.execute(
         f"SELECT id FROM {table} WHERE aggregate_id = ANY(%s)", [run.aggregate_ids]
     ).fetchall()
