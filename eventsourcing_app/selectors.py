@@ -70,11 +70,3 @@ def _status(name, checkpoint, head: Position, store: EventStore) -> ProjectionSt
         failed_event_id=checkpoint.failed_event_id if checkpoint else None,
         owner=checkpoint.owner if checkpoint else "",
     )
-
-
-def reflected_position(name: str, store: EventStore, using: str = "default") -> Position:
-    """Return the log position a projection's read model reflects (for response headers)."""
-    if registry.get(name).inline:
-        return store.head()
-    checkpoint = ProjectionCheckpoint.objects.using(using).filter(name=name).first()
-    return checkpoint.position if checkpoint else START

@@ -5,7 +5,7 @@ import pytest
 from eventsourcing_app.default_store import get_event_store
 from eventsourcing_app.projections import registry
 from eventsourcing_app.records import START
-from eventsourcing_app.selectors import projection_statuses, reflected_position
+from eventsourcing_app.selectors import projection_status, projection_statuses
 from eventsourcing_app.worker import ProjectionWorker
 from tests.projectionapp import projections
 from tests.projections.helpers import open_account
@@ -41,7 +41,7 @@ def test_lag_position_and_failures_are_reported():
     after = statuses()
     assert after["sample.movements"].up_to_date
     assert after["sample.movements"].owner == "w"
-    assert reflected_position("sample.movements", store) == head
+    assert projection_status("sample.movements", store).position == head
     fragile = after["sample.fragile"]
     assert fragile.status == "failed"
     assert fragile.events_behind == 4  # the failed batch rolled back: the checkpoint stayed
