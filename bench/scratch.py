@@ -10,9 +10,11 @@ from psycopg.conninfo import make_conninfo
 from eventsourcing_app.models import Event
 
 AGGREGATE_TYPE = "bench.Thing"
-BENCH_AGGREGATE_TYPES = (AGGREGATE_TYPE, "bench.Counter")  # the latter: bench/loading.py
 EVENT_TYPE = "bench.Happened"
 PLAIN_TABLE = "bench_plain"
+# Created in a database the benchmark has taken over (its events table was empty then): from then
+# on its events are the benchmark's, whatever their types, and may be emptied.
+MARKER_TABLE = "bench_scratch_marker"
 EVENTS_TABLE = Event._meta.db_table
 
 CREATE_PLAIN = f"""
@@ -54,16 +56,17 @@ def prepare(info: str) -> None:
 
 
 def _refuse_foreign_events(conn: psycopg.Connection) -> None:
-    row = conn.execute(
-        f"SELECT count(*) FROM {EVENTS_TABLE} WHERE aggregate_type <> ALL(%s)",
-        [list(BENCH_AGGREGATE_TYPES)],
-    ).fetchone()
-    if row[0]:
+    """Take over a database whose events table is empty; refuse one holding others' events."""
+    marked = conn.execute("SELECT to_regclass(%s) IS NOT NULL", [MARKER_TABLE]).fetchone()[0]
+    if marked:
+        return
+    if conn.execute(f"SELECT EXISTS (SELECT 1 FROM {EVENTS_TABLE})").fetchone()[0]:
         raise SystemExit(
-            f"{connection.settings_dict['NAME']!r} holds {row[0]} events the benchmark did not "
-            "write, and the benchmark empties the events table: point DATABASE_URL at a "
-            "scratch database."
+            f"{connection.settings_dict['NAME']!r} holds events the benchmark did not write, "
+            "and the benchmark empties the events table: point DATABASE_URL at a scratch "
+            "database."
         )
+    conn.execute(f"CREATE TABLE {MARKER_TABLE} (taken_at timestamptz DEFAULT now())")
 
 
 def empty(conn: psycopg.Connection) -> None:
