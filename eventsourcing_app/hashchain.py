@@ -8,6 +8,7 @@ numbers as `numeric` and returns `1e100` as a 101-digit integer and `-0.0` as `0
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import math
@@ -24,11 +25,61 @@ NEEDS_ESCAPE = re.compile(r'[\x00-\x1f"\\]')
 SMALL_INT = 10**15
 
 
+class _Unusual(Exception):
+    """The fast encoder met something it leaves to the careful one (a bad value, a subclass)."""
+
+
 def canonical_json(value: Any, path: str = "data") -> str:
     """Return `value` as canonical JSON, or raise `InvalidAppend` naming the first bad part."""
+    try:
+        return _fast(value, 0)
+    except _Unusual:
+        pass
     parts: list[str] = []
     _encode(value, path, parts.append, 0)
     return "".join(parts)
+
+
+def _fast(value: Any, depth: int) -> str:
+    """The common case of `_encode`, for exact dicts, lists, strings and numbers: same output.
+
+    It keeps no path for messages; anything it does not take on raises `_Unusual`, and the
+    careful encoder starts over, with the path, on that value.
+    """
+    kind = type(value)
+    if kind is str:
+        if NEEDS_ESCAPE.search(value) is None:
+            return f'"{value}"'
+        if "\x00" in value:
+            raise _Unusual
+        return json.dumps(value, ensure_ascii=False)
+    if kind is dict:
+        if depth >= MAX_DEPTH:
+            raise _Unusual
+        items = []
+        for key in value:
+            if type(key) is not str:
+                raise _Unusual
+        for key in sorted(value):
+            items.append(f"{_fast(key, depth)}:{_fast(value[key], depth + 1)}")
+        return "{" + ",".join(items) + "}"
+    if kind is int:
+        if value % 10 and -SMALL_INT < value < SMALL_INT:
+            return str(value)
+        return _number(value)
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if kind is list or kind is tuple:
+        if depth >= MAX_DEPTH:
+            raise _Unusual
+        return "[" + ",".join([_fast(item, depth + 1) for item in value]) + "]"
+    if kind is float and math.isfinite(value):
+        return _number(value)
+    raise _Unusual
 
 
 def _number(value: int | float) -> str:
@@ -90,6 +141,12 @@ def _encode(value: Any, path: str, out, depth: int) -> None:
         )
 
 
+@functools.lru_cache(maxsize=1024)
+def json_name(name: str) -> str:
+    """A type name as a JSON string: the same few names recur in every append."""
+    return json.dumps(name, ensure_ascii=False)
+
+
 def timestamp_text(moment: dt.datetime) -> str:
     """Return `moment` in UTC with microseconds, the way the chain hashes it."""
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -97,7 +154,7 @@ def timestamp_text(moment: dt.datetime) -> str:
 
 def event_hash(
     *,
-    aggregate_id: uuid.UUID,
+    aggregate_id: uuid.UUID | str,
     aggregate_type: str,
     version: int,
     event_type: str,
@@ -110,20 +167,21 @@ def event_hash(
     """Return the hex SHA-256 of an event's content chained to the previous event's hash.
 
     `canonical_data` and `canonical_metadata` are what `canonical_json` made of them, and
-    `created_at` is what `timestamp_text` made of the time.
+    `created_at` is what `timestamp_text` made of the time; `aggregate_id` may come as its
+    canonical text (`str(uuid)`), computed once for many events.
     """
     content = "".join(
         (
             '{"aggregate_id":"',
             str(aggregate_id),
             '","aggregate_type":',
-            json.dumps(aggregate_type, ensure_ascii=False),
+            json_name(aggregate_type),
             ',"created_at":"',
             created_at,
             '","data":',
             canonical_data,
             ',"event_type":',
-            json.dumps(event_type, ensure_ascii=False),
+            json_name(event_type),
             ',"metadata":',
             canonical_metadata,
             ',"previous_hash":"',

@@ -104,9 +104,20 @@ class StoredEvent(EventRecord):
 
     @classmethod
     def from_record(cls, record: EventRecord, *, id: int, transaction_id: int) -> StoredEvent:
-        fields = {name: getattr(record, name) for name in RECORD_FIELDS}
-        fields["metadata"] = dict(record.metadata)  # records of one append share the dict
-        return cls(id=id, transaction_id=transaction_id, **fields)
+        return cls(
+            record.aggregate_id,
+            record.aggregate_type,
+            record.event_type,
+            record.version,
+            record.schema_version,
+            record.data,
+            dict(record.metadata),  # records of one append share the dict
+            record.created_at,
+            record.hash,
+            record.previous_hash,
+            id,
+            transaction_id,
+        )
 
 
 RECORD_FIELDS = tuple(field.name for field in dataclasses.fields(EventRecord))

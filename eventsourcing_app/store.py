@@ -173,6 +173,7 @@ class EventStore:
             created_at = stamp()
             created_text = timestamp_text(created_at)
             previous_hash = head.hash if head else GENESIS_HASH
+            aggregate_text = str(aggregate_id)
             records = []
             for offset, (
                 event,
@@ -183,7 +184,7 @@ class EventStore:
             ) in enumerate(prepared, start=1):
                 version = current + offset
                 digest = event_hash(
-                    aggregate_id=aggregate_id,
+                    aggregate_id=aggregate_text,
                     aggregate_type=aggregate_type,
                     version=version,
                     event_type=event.event_type,

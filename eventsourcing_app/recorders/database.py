@@ -20,6 +20,7 @@ from django.db import IntegrityError, connections, transaction
 
 from eventsourcing_app import conf
 from eventsourcing_app.errors import ConcurrencyError, MissingPredecessor
+from eventsourcing_app.hashchain import json_name
 from eventsourcing_app.models import Event
 from eventsourcing_app.records import START, EventRecord, Position, StoredEvent, StreamHead
 from eventsourcing_app.signals import events_appended
@@ -160,7 +161,7 @@ class DjangoRecorder:
             return dumped[key]
 
         rows = ",".join(
-            f'{{"event_type":{_dumps(r.event_type)},"version":{r.version},'
+            f'{{"event_type":{json_name(r.event_type)},"version":{r.version},'
             f'"schema_version":{r.schema_version},"event_data":{_dumps(r.data)},'
             f'"metadata":{metadata(r)},"hash":"{r.hash}","previous_hash":"{r.previous_hash}"}}'
             for r in records
@@ -344,8 +345,8 @@ def _as_uuid(value) -> uuid.UUID:
     return value if isinstance(value, uuid.UUID) else uuid.UUID(value)
 
 
-def _dumps(value) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+# One encoder for every call: json.dumps() with options builds a new encoder each time.
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 
 
 def _loads(value):
