@@ -24,10 +24,10 @@ from django.utils import timezone
 from eventsourcing_app import checkpoints
 from eventsourcing_app.models import ProjectionCheckpoint
 from eventsourcing_app.projections import Batch, HandlerFailed, Projection
+from eventsourcing_app.recorders.database import NOTIFY_CHANNEL
 from eventsourcing_app.store import EventStore
 
 logger = logging.getLogger("eventsourcing.projections")
-NOTIFY_CHANNEL = "eventsourcing_events"
 
 
 class OwnershipLost(Exception):

@@ -26,6 +26,7 @@ from eventsourcing_app.records import START, EventRecord, Position, StoredEvent,
 from eventsourcing_app.signals import events_appended
 
 NEVER_AUTOMATICALLY = 2**31 - 1
+NOTIFY_CHANNEL = "eventsourcing_events"  # workers LISTEN on it (eventsourcing_app.worker)
 UNIQUE_CONSTRAINT = "events_aggregate_version_uniq"
 COLUMNS = (
     "id, transaction_id, aggregate_id, aggregate_type, event_type, version, schema_version, "
@@ -118,8 +119,20 @@ class DjangoRecorder:
         chunk_size = conf.get("INSERT_BATCH_SIZE")
         for start in range(0, len(records), chunk_size):
             stored.extend(self._insert_chunk(records[start : start + chunk_size]))
+        if self.is_postgresql:
+            transaction.on_commit(self._notify, using=self.using, robust=True)
         events_appended.send(sender=type(self), events=stored, using=self.using)
         return stored
+
+    def _notify(self) -> None:
+        """Wake listening workers, in a transaction of its own once the append has committed.
+
+        Inside the append's transaction, the NOTIFY would hold PostgreSQL's notification lock
+        through the commit's flush to disk, and concurrent appends would commit one at a time.
+        If this is lost (the connection dropped just after the commit), workers still find the
+        events on their next poll.
+        """
+        self._fetch("SELECT pg_notify(%s, '')", [NOTIFY_CHANNEL])
 
     def _insert_chunk(self, records: Sequence[EventRecord]) -> list[StoredEvent]:
         first = records[0]

@@ -92,11 +92,7 @@ def test_the_triggers_are_installed_by_migration():
                 "SELECT tgname FROM pg_trigger WHERE tgrelid = 'events'::regclass "
                 "AND NOT tgisinternal ORDER BY tgname"
             )
-            expected = [
-                ("events_append_only",),
-                ("events_no_truncate",),
-                ("events_notify_appended",),
-            ]
+            expected = [("events_append_only",), ("events_no_truncate",)]
         else:
             cursor.execute(
                 "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'events' "
