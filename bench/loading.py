@@ -4,7 +4,9 @@ One bench aggregate (`bench.Counter`) gets `LOAD_EVENTS` events (10,000), append
 `Repository.save` in batches of `SAVE_BATCH`. A second one gets the same events plus a snapshot
 near its end (at `LOAD_EVENTS - TAIL`), then `TAIL` more events; a third is small (`SMALL_EVENTS`
 events, snapshot at `SMALL_EVENTS - TAIL`), so both snapshot loads replay the same `TAIL` events
-and only the stream length differs. A flat load curve means those two take the same time.
+and only the stream length differs. A flat load curve means those two take the same time. A
+fourth one, built only when asked (`big_events`, 100,000 in the default run), has a snapshot at
+`big_events - TAIL` too: the load at 100 events against the load at 100,000.
 
 Baseline of the full replay: a plain psycopg keyset read of the same 10,000 rows (the store's
 columns, 1000 a query), which is what any load has to fetch and decode from the server.
@@ -62,6 +64,8 @@ class LoadFixture:
     full: uuid.UUID  # LOAD_EVENTS events, no snapshot
     snapshotted: uuid.UUID  # LOAD_EVENTS events, snapshot at LOAD_EVENTS - TAIL
     small: uuid.UUID  # SMALL_EVENTS events, snapshot at SMALL_EVENTS - TAIL
+    big: uuid.UUID | None = None  # big_events events, snapshot at big_events - TAIL
+    big_events: int = 0
 
 
 def plain_repository() -> Repository[Counter]:
@@ -100,11 +104,13 @@ def build(events: int, snapshot_at: int | None) -> uuid.UUID:
     return counter.id
 
 
-def prepare() -> LoadFixture:
+def prepare(big_events: int = 0) -> LoadFixture:
     return LoadFixture(
         full=build(LOAD_EVENTS, None),
         snapshotted=build(LOAD_EVENTS, LOAD_EVENTS - TAIL),
         small=build(SMALL_EVENTS, SMALL_EVENTS - TAIL),
+        big=build(big_events, big_events - TAIL) if big_events else None,
+        big_events=big_events,
     )
 
 

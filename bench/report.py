@@ -7,6 +7,7 @@ import statistics
 from pathlib import Path
 
 RESULTS_FILE = Path(__file__).resolve().parent / "results" / "latest.json"
+MARKDOWN_FILE = RESULTS_FILE.with_suffix(".md")
 
 
 def summarise(
@@ -25,6 +26,8 @@ def summarise(
         "baseline": baseline,
         "ratio": None,
         "note": "",
+        "target": None,
+        "met": None,
     }
 
 
@@ -34,6 +37,15 @@ def add_ratios(rows: list[dict]) -> None:
     for row in rows:
         if row["baseline"] is not None:
             row["ratio"] = round(row["value"] / medians[row["baseline"]], 3)
+
+
+def add_targets(rows: list[dict], targets: dict[str, tuple[str, float]]) -> None:
+    """Set each targeted row's target (e.g. ">= 0.75") and whether its ratio met it."""
+    for row in rows:
+        for prefix, (sense, limit) in targets.items():
+            if row["variant"].startswith(prefix) and row["ratio"] is not None:
+                row["target"] = f"{sense} {limit:g}"
+                row["met"] = row["ratio"] >= limit if sense == ">=" else row["ratio"] <= limit
 
 
 def check_row(name: str, note: str) -> dict:
@@ -47,6 +59,8 @@ def check_row(name: str, note: str) -> dict:
         "baseline": None,
         "ratio": None,
         "note": note,
+        "target": None,
+        "met": None,
     }
 
 
@@ -86,7 +100,37 @@ def _formatted(row: dict) -> tuple[str, str]:
     return f"{row['value']:,.0f}", f"{min(samples):,.0f}..{max(samples):,.0f}"
 
 
-def write_json(document: dict) -> Path:
+def markdown(rows: list[dict], environment: dict) -> str:
+    """Return the rows as a markdown table, headed by the run's machine and settings."""
+    server = environment.get("postgresql", {})
+    lines = [
+        f"Run `{environment.get('run')}` of {environment.get('started_at')}: "
+        f"{environment.get('cpus')} CPUs, Python {environment.get('python')}, "
+        f"Django {environment.get('django')}, psycopg {environment.get('psycopg')}, "
+        f"PostgreSQL {server.get('server_version')} (fsync {server.get('fsync')}, "
+        f"synchronous_commit {server.get('synchronous_commit')}).",
+        "",
+        "| workload | median | min..max | ratio | target | vs / note |",
+        "|---|---:|---:|---:|---|---|",
+    ]
+    for row in rows:
+        value, spread = _formatted(row)
+        ratio = "" if row["ratio"] is None else f"{row['ratio']:.2f}"
+        target = row.get("target") or ""
+        if target:
+            target += " met" if row.get("met") else " **missed**"
+        if row["unit"] == "check":
+            note = row["note"]
+        else:
+            note = "; ".join(part for part in (row["baseline"] or "", row["note"]) if part)
+        cells = (row["variant"], value, spread, ratio, target, note.replace("|", "/"))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write(document: dict) -> tuple[Path, Path]:
+    """Write the whole document as JSON and its table as markdown; return both paths."""
     RESULTS_FILE.parent.mkdir(parents=True, exist_ok=True)
     RESULTS_FILE.write_text(json.dumps(document, indent=2) + "\n")
-    return RESULTS_FILE
+    MARKDOWN_FILE.write_text(markdown(document["results"], document["environment"]))
+    return RESULTS_FILE, MARKDOWN_FILE

@@ -2,7 +2,7 @@
 
 Run from the project root with DATABASE_URL pointing at a scratch PostgreSQL database:
 
-    DATABASE_URL=postgres://user@host:5432/es_bench python bench/run.py [--quick]
+    DATABASE_URL=postgres://user@host:5432/es_bench python bench/run.py [--quick | --full]
 
 The run migrates that database, empties its `events` table (only when it holds nothing but the
 benchmark's own events), creates the table `bench_plain`, and removes both contents at the end.
@@ -30,8 +30,12 @@ REFUSAL = (
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--quick", action="store_true", help="fewer rounds, shorter runs (about 30 s)"
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument(
+        "--quick", action="store_true", help="fewer rounds, smaller logs (about a minute)"
+    )
+    size.add_argument(
+        "--full", action="store_true", help="also rebuild and browse a 1,000,000-event log"
     )
     return parser.parse_args(argv)
 
@@ -85,9 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     require_postgresql()
     ensure_database()
     setup_django()
-    from bench.suite import run_suite
+    from bench.suite import CONFIGS, run_suite
 
-    return run_suite(quick=args.quick)
+    return run_suite(CONFIGS["quick" if args.quick else "full" if args.full else "default"])
 
 
 if __name__ == "__main__":

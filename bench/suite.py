@@ -19,19 +19,61 @@ from bench.writers import PlainWriter, StoreWriter, events_per_second
 BATCH = 100
 WARMUP_EVENTS = 2000
 RACE_ROUNDS = 50
+# What each workload should reach: its ratio to its baseline, at least (">=") or, for times, at
+# most ("<="). Rows named by a prefix; the numbers are the issue's targets.
+TARGETS = {
+    "store append 1/call, 1 writer": (">=", 0.75),
+    "store append 1/call, 4 processes": (">=", 0.8),
+    f"store append {BATCH}/call, 1 writer": (">=", 0.8),
+    "store read_log": (">=", 0.8),
+    "load 10,000 events, no snapshot": (">=", 0.5),
+    "load 100,000 events, snapshot at": ("<=", 1.5),
+}
 
 
 @dataclass(frozen=True)
 class Config:
+    name: str
     rounds: int
     seconds: float  # per write variant per round
     warmup_seconds: float
     read_events: int
     tail_seconds: float
+    big_load_events: int  # the snapshotted counter whose load is compared with 100 events'
+    log_sizes: tuple[int, ...]  # rebuild and admin pages at these log sizes
 
 
-FULL = Config(rounds=5, seconds=3.0, warmup_seconds=0.5, read_events=50_000, tail_seconds=2.0)
-QUICK = Config(rounds=3, seconds=1.0, warmup_seconds=0.2, read_events=10_000, tail_seconds=2.0)
+QUICK = Config(
+    name="quick",
+    rounds=3,
+    seconds=1.0,
+    warmup_seconds=0.2,
+    read_events=10_000,
+    tail_seconds=2.0,
+    big_load_events=0,
+    log_sizes=(10_000, 100_000),
+)
+DEFAULT = Config(
+    name="default",
+    rounds=5,
+    seconds=2.0,
+    warmup_seconds=0.5,
+    read_events=100_000,
+    tail_seconds=2.0,
+    big_load_events=100_000,
+    log_sizes=(10_000, 100_000),
+)
+FULL = Config(
+    name="full",
+    rounds=5,
+    seconds=3.0,
+    warmup_seconds=0.5,
+    read_events=100_000,
+    tail_seconds=3.0,
+    big_load_events=100_000,
+    log_sizes=(10_000, 100_000, 1_000_000),
+)
+CONFIGS = {config.name: config for config in (QUICK, DEFAULT, FULL)}
 
 
 @dataclass(frozen=True)
@@ -91,7 +133,18 @@ def build_load_variants(info: str, fixture: loading.LoadFixture) -> list[Variant
     total, small, tail = loading.LOAD_EVENTS, loading.SMALL_EVENTS, loading.TAIL
     plain = f"plain keyset read, 1 stream of {total:,}"
     small_load = f"load {small:,} events, snapshot at {small - tail:,}"
-    return [
+    big = []
+    if fixture.big is not None and fixture.big_events != total:
+        big_id, big_events = fixture.big, fixture.big_events
+        big.append(
+            Variant(
+                f"load {big_events:,} events, snapshot at {big_events - tail:,}",
+                lambda _s, _e: loading.snapshot_load_ms(big_id, big_events),
+                small_load,
+                unit="ms",
+            )
+        )
+    variants = [
         Variant(plain, lambda _s, _e: loading.plain_stream_rate(info, fixture)),
         Variant(
             f"store read_stream, {total:,} events",
@@ -115,12 +168,13 @@ def build_load_variants(info: str, fixture: loading.LoadFixture) -> list[Variant
             unit="ms",
         ),
     ]
+    return variants + big
 
 
 def load_rows(info: str, config: Config) -> list[dict]:
     """Build the load fixture, then time the loads over rounds of their own."""
-    progress(f"load: building counters of {loading.LOAD_EVENTS:,} events")
-    variants = build_load_variants(info, loading.prepare())
+    progress(f"load: building counters of {loading.LOAD_EVENTS:,} events and more")
+    variants = build_load_variants(info, loading.prepare(config.big_load_events))
     samples = measure(variants, config, "load round")
     rows = [summarise_variant(variant, samples) for variant in variants]
     for row in rows:
@@ -181,10 +235,10 @@ def race_row(pool: processes.WriterPool) -> tuple[dict, dict]:
     return report.check_row(f"same-version race, {check['processes']} processes", note), check
 
 
-def environment(info: str, config: Config, quick: bool) -> dict:
+def environment(info: str, config: Config) -> dict:
     return {
         "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "quick": quick,
+        "run": config.name,
         "config": asdict(config),
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
@@ -199,8 +253,7 @@ def progress(message: str) -> None:
     print(f"... {message}", file=sys.stderr, flush=True)
 
 
-def run_suite(quick: bool) -> int:
-    config = QUICK if quick else FULL
+def run_suite(config: Config) -> int:
     info = scratch.conninfo()
     began = time.perf_counter()
     scratch.prepare(info)
@@ -208,7 +261,7 @@ def run_suite(quick: bool) -> int:
     library = pool = None
     try:
         library = peer.prepare(info)
-        meta = environment(info, config, quick)
+        meta = environment(info, config)
         progress(f"starting {processes.PROCESSES} writer processes")
         pool = processes.WriterPool()
         readers.fill_log(config.read_events)
@@ -222,6 +275,7 @@ def run_suite(quick: bool) -> int:
         row, race = race_row(pool)
         rows.append(row)
         report.add_ratios(rows)
+        report.add_targets(rows, TARGETS)
     finally:
         if pool is not None:
             pool.close()
@@ -232,8 +286,11 @@ def run_suite(quick: bool) -> int:
     meta["seconds"] = round(time.perf_counter() - began, 1)
     print(report.table(rows))
     document = {"environment": meta, "results": rows, "no_skip": checks, "race": race}
-    path = report.write_json(document)
-    print(f"\n{meta['seconds']} s; results written to bench/results/{path.name}")
+    json_path, markdown_path = report.write(document)
+    print(
+        f"\n{meta['seconds']} s; results written to bench/results/{json_path.name} "
+        f"and bench/results/{markdown_path.name}"
+    )
     tails = (checks["store_log_tail"], checks["store_log_tail_processes"])
     clean = all(tail["skipped"] == tail["duplicates"] == tail["foreign"] == 0 for tail in tails)
     return 0 if clean and processes.race_ok(race) else 1
