@@ -31,13 +31,20 @@ class _Unusual(Exception):
 
 def canonical_json(value: Any, path: str = "data") -> str:
     """Return `value` as canonical JSON, or raise `InvalidAppend` naming the first bad part."""
-    try:
-        return _fast(value, 0)
-    except _Unusual:
-        pass
+    text = fast_canonical_json(value)
+    if text is not None:
+        return text
     parts: list[str] = []
     _encode(value, path, parts.append, 0)
     return "".join(parts)
+
+
+def fast_canonical_json(value: Any) -> str | None:
+    """Return `value` as canonical JSON, or None when it holds something unusual or bad."""
+    try:
+        return _fast(value, 0)
+    except _Unusual:
+        return None
 
 
 def _fast(value: Any, depth: int) -> str:

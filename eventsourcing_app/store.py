@@ -15,7 +15,12 @@ from eventsourcing_app.errors import (
     MissingPredecessor,
     StreamTypeMismatch,
 )
-from eventsourcing_app.hashchain import canonical_json, event_hash, timestamp_text
+from eventsourcing_app.hashchain import (
+    canonical_json,
+    event_hash,
+    fast_canonical_json,
+    timestamp_text,
+)
 from eventsourcing_app.heads import StreamHeads
 from eventsourcing_app.recorders import Recorder
 from eventsourcing_app.records import (
@@ -123,26 +128,26 @@ class EventStore:
             raise ConcurrencyError(aggregate_id, expected_version, actual) from conflict
 
     def _prepare(self, event: NewEvent, shared: tuple[dict, str], index: int) -> tuple:
-        if not isinstance(event, NewEvent):
+        if type(event) is not NewEvent and not isinstance(event, NewEvent):
             raise InvalidAppend(f"events[{index}] is a {type(event).__name__}, not a NewEvent")
-        _check_name(event.event_type, f"events[{index}].event_type")
+        if event.event_type not in _VALID_NAMES:
+            _check_name(event.event_type, f"events[{index}].event_type")
         if self.event_types is not None and event.event_type not in self.event_types:
             raise InvalidAppend(f"events[{index}] has the unknown event type {event.event_type!r}")
-        if (
-            not isinstance(event.schema_version, int)
-            or isinstance(event.schema_version, bool)
-            or not 1 <= event.schema_version <= MAX_SCHEMA_VERSION
-        ):
+        schema_version = event.schema_version
+        if type(schema_version) is not int or not 1 <= schema_version <= MAX_SCHEMA_VERSION:
             raise InvalidAppend(
                 f"events[{index}].schema_version must be an integer from 1 to "
-                f"{MAX_SCHEMA_VERSION}, not {event.schema_version!r}"
+                f"{MAX_SCHEMA_VERSION}, not {schema_version!r}"
             )
-        if not isinstance(event.data, Mapping):
+        if type(event.data) is not dict and not isinstance(event.data, Mapping):
             raise InvalidAppend(f"events[{index}].data must be a JSON object (a dict)")
-        if not isinstance(event.metadata, Mapping):
+        if type(event.metadata) is not dict and not isinstance(event.metadata, Mapping):
             raise InvalidAppend(f"events[{index}].metadata must be a dict")
         data = dict(event.data)
-        canonical_data = canonical_json(data, f"events[{index}].data")
+        canonical_data = fast_canonical_json(data)
+        if canonical_data is None:  # something unusual: the careful encoder names the culprit
+            canonical_data = canonical_json(data, f"events[{index}].data")
         if event.metadata:
             metadata = {**shared[0], **event.metadata}
             canonical_metadata = canonical_json(metadata, f"events[{index}].metadata")
@@ -333,3 +338,10 @@ def _check_name(name: Any, what: str) -> None:
             f"{what} {name!r} is not a type name like 'bank.MoneyDeposited' "
             f"(letters, digits, underscores and dots, at most {MAX_NAME_LENGTH} characters)"
         )
+    if type(name) is str and len(_VALID_NAMES) < MAX_REMEMBERED_NAMES:
+        _VALID_NAMES.add(name)
+
+
+# Type names already found valid: the same few recur in every append.
+_VALID_NAMES: set[str] = set()
+MAX_REMEMBERED_NAMES = 10_000
