@@ -1,4 +1,4 @@
-# The verbs people type: run, test, lint, bench, bench-full.
+# The verbs people type: run, test, lint, bench, bench-full, soak.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -10,7 +10,7 @@ PG_URL := $(or $(filter postgres%,$(DATABASE_URL)),postgres://127.0.0.1:5432/pos
 BENCH_URL ?= postgres://127.0.0.1:5432/es_bench
 PG_PROBE := import psycopg, sys; psycopg.connect(sys.argv[1], connect_timeout=3).close()
 
-.PHONY: run test lint bench bench-full
+.PHONY: run test lint bench bench-full soak
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,14 @@ test: $(VENV)/.installed-dev
 		echo ""; \
 		if [ -n "$$REQUIRE_POSTGRESQL" ]; then exit 1; fi; \
 	fi
+
+# The reliability trials (tests marked soak) for longer, on PostgreSQL: load through gunicorn,
+# SIGKILLed workers, a database restart. SOAK_SECONDS of load, FAULT_ROUNDS kills per process.
+SOAK_SECONDS ?= 300
+FAULT_ROUNDS ?= 50
+soak: $(VENV)/.installed-dev
+	DATABASE_URL="$(PG_URL)" SOAK_SECONDS=$(SOAK_SECONDS) FAULT_ROUNDS=$(FAULT_ROUNDS) \
+		$(PY) -m pytest -m soak $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .
