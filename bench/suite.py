@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 import django
 import psycopg
 
-from bench import loading, peer, processes, readers, report, scratch, tailing
+from bench import api, loading, peer, processes, readers, report, scratch, tailing
 from bench.writers import PlainWriter, StoreWriter, events_per_second
 
 BATCH = 100
@@ -270,6 +270,8 @@ def run_suite(config: Config) -> int:
         samples = measure(variants, config)
         rows = [summarise_variant(variant, samples) for variant in variants]
         rows += load_rows(info, config)
+        progress(f"api: gunicorn and {api.CLIENTS} clients")
+        rows += api.rows(info, config.seconds, config.warmup_seconds)
         more_rows, checks = tail_rows(info, config, pool)
         rows += more_rows
         row, race = race_row(pool)
