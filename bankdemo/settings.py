@@ -90,22 +90,25 @@ WSGI_APPLICATION = "bankdemo.wsgi.application"
 ASGI_APPLICATION = "bankdemo.asgi.application"
 
 
+# WAL lets readers work while one writer appends; IMMEDIATE takes the write lock at BEGIN so two
+# appends queue instead of failing on a lock upgrade. For every SQLite database, however named.
+SQLITE_OPTIONS = {
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    "transaction_mode": "IMMEDIATE",
+    "timeout": 20,
+}
+
+
 def _database(url: str | None) -> dict:
     if not url:
         return {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": BASE_DIR / "db.sqlite3",
-            "OPTIONS": {
-                # WAL lets readers work while one writer appends; IMMEDIATE takes the write lock
-                # at BEGIN so two appends queue instead of failing on a lock upgrade.
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-                "transaction_mode": "IMMEDIATE",
-                "timeout": 20,
-            },
+            "OPTIONS": dict(SQLITE_OPTIONS),
         }
     config = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
     if config["ENGINE"] == "django.db.backends.sqlite3":
-        config.setdefault("OPTIONS", {}).update(transaction_mode="IMMEDIATE", timeout=20)
+        config["OPTIONS"] = {**SQLITE_OPTIONS, **config.get("OPTIONS", {})}
     return config
 
 

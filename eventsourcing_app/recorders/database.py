@@ -198,7 +198,11 @@ class DjangoRecorder:
             + " RETURNING version, id, transaction_id"
         )
         params: list = []
+        dumped: dict[int, str] = {}  # records of one append usually share one metadata dict
         for record in records:
+            key = id(record.metadata)
+            if key not in dumped:
+                dumped[key] = _dumps(record.metadata)
             params += (
                 aggregate_id,
                 record.aggregate_type,
@@ -206,7 +210,7 @@ class DjangoRecorder:
                 record.version,
                 record.schema_version,
                 _dumps(record.data),
-                _dumps(record.metadata),
+                dumped[key],
                 created_at,
                 record.hash,
                 record.previous_hash,
@@ -242,10 +246,25 @@ class DjangoRecorder:
         return rows[0][0]
 
     def read_log(self, after: Position, limit: int, *, holdback: bool = True) -> list[StoredEvent]:
+        if not self.is_postgresql:
+            return self._sqlite_read_log(after, limit)
         condition = "(transaction_id, id) > (%s, %s)"
-        if self.is_postgresql and holdback:
+        if holdback:
             condition += POSTGRESQL_LOG_BOUND
         return self._select(condition, "transaction_id, id", [after.transaction, after.id, limit])
+
+    def _sqlite_read_log(self, after: Position, limit: int) -> list[StoredEvent]:
+        """SQLite seeks a row-value comparison on its first column only, so a read far into the
+        log would scan the index from the start. Read the rest of `after`'s transaction (on
+        SQLite every row has transaction 0), then any later transactions, each by a seek."""
+        rows = self._select(
+            "transaction_id = %s AND id > %s", "id", [after.transaction, after.id, limit]
+        )
+        if len(rows) < limit:
+            rows += self._select(
+                "transaction_id > %s", "transaction_id, id", [after.transaction, limit - len(rows)]
+            )
+        return rows
 
     def head(self) -> Position:
         bound = "WHERE 1 = 1" + (POSTGRESQL_LOG_BOUND if self.is_postgresql else "")
@@ -257,6 +276,13 @@ class DjangoRecorder:
         return Position(int(rows[0][0]), rows[0][1]) if rows else START
 
     def count_between(self, after: Position, upto: Position, cap: int) -> int:
+        if not self.is_postgresql and after.transaction == upto.transaction:
+            rows = self._fetch(  # one transaction (all of SQLite's log): a seek, as in read_log
+                f"SELECT count(*) FROM (SELECT 1 FROM {self.table} "
+                "WHERE transaction_id = %s AND id > %s AND id <= %s LIMIT %s) AS behind",
+                [after.transaction, after.id, upto.id, cap],
+            )
+            return rows[0][0]
         rows = self._fetch(
             f"SELECT count(*) FROM (SELECT 1 FROM {self.table} "
             "WHERE (transaction_id, id) > (%s, %s) AND (transaction_id, id) <= (%s, %s) "

@@ -2,11 +2,12 @@
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from eventsourcing_app.context import metadata_context
 from eventsourcing_app.default_store import get_event_store
 from eventsourcing_app.models import Event
-from eventsourcing_app.records import NO_STREAM
+from eventsourcing_app.records import NO_STREAM, Position
 from tests.helpers import deposits, new_id, on_postgresql
 
 pytestmark = pytest.mark.django_db
@@ -50,3 +51,15 @@ def test_events_of_one_type_are_read_in_log_order_through_their_index():
         "transaction_id", "id"
     )
     assert "events_type_position_idx" in plan(queryset, without_sort=True)
+
+
+@pytest.mark.skipif(on_postgresql(), reason="a SQLite query plan; PostgreSQL seeks row values")
+def test_sqlite_reads_far_into_the_log_by_a_seek_not_a_scan_from_the_start():
+    with CaptureQueriesContext(connection) as captured:
+        get_event_store().recorder.read_log(Position(0, 500_000), 1000)
+    first_read = captured.captured_queries[0]["sql"]
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN QUERY PLAN {first_read}")
+        plan = " ".join(str(row[-1]) for row in cursor.fetchall())
+    # A seek to the position on both columns, not a range on the first one from the log's start.
+    assert "(transaction_id=? AND id>?)" in plan, plan
