@@ -13,7 +13,17 @@ from dataclasses import asdict, dataclass
 import django
 import psycopg
 
-from bench import api, loading, peer, processes, readers, report, scratch, tailing
+from bench import (
+    api,
+    loading,
+    on_sqlite,
+    peer,
+    processes,
+    readers,
+    report,
+    scratch,
+    tailing,
+)
 from bench.writers import PlainWriter, StoreWriter, events_per_second
 
 BATCH = 100
@@ -55,8 +65,8 @@ QUICK = Config(
 )
 DEFAULT = Config(
     name="default",
-    rounds=5,
-    seconds=2.0,
+    rounds=3,
+    seconds=1.5,
     warmup_seconds=0.5,
     read_events=100_000,
     tail_seconds=2.0,
@@ -276,6 +286,9 @@ def run_suite(config: Config) -> int:
         rows += more_rows
         row, race = race_row(pool)
         rows.append(row)
+        progress("sqlite: the same appends and reads on SQLite, in a process of its own")
+        sqlite_rows, meta["sqlite"] = on_sqlite.rows(quick=config.name != "full")
+        rows += sqlite_rows
         report.add_ratios(rows)
         report.add_targets(rows, TARGETS)
     finally:
