@@ -44,10 +44,17 @@ PREDECESSOR_CHECK = (
 )
 # All rows travel as one JSON document that the server unpacks, so the statement is the same for
 # any number of events (prepared once) and nothing is escaped twice on the client.
+# `transaction_id` orders the log. A transaction's id is taken at its first write, so one that
+# wrote elsewhere first (a saga's batch) can append to a stream after a younger transaction did:
+# the new events take the predecessor's transaction id when it is the larger, so that a stream's
+# events always come in version order. Still never below the writer's own id, so a reader bounded
+# by the oldest running transaction cannot pass them before they commit.
 POSTGRESQL_INSERT = (
-    INSERT_INTO
+    INSERT_INTO.replace("previous_hash)", "previous_hash, transaction_id)")
     + "SELECT %s::uuid, %s::varchar, e.event_type, e.version, e.schema_version, e.event_data, "
-    "e.metadata, %s::timestamptz, e.hash, e.previous_hash "
+    "e.metadata, %s::timestamptz, e.hash, e.previous_hash, greatest("
+    "(pg_current_xact_id()::text)::bigint, (SELECT transaction_id FROM {table} "
+    "WHERE aggregate_id = %s::uuid AND version = %s::int)) "
     "FROM json_to_recordset(%s::json) AS e(event_type varchar, version int, "
     "schema_version smallint, event_data jsonb, metadata jsonb, hash varchar, "
     "previous_hash varchar) "
@@ -64,10 +71,16 @@ POSTGRESQL_INSERT = (
 # below the oldest transaction still in progress, so that no row can ever appear behind a
 # reader. Transactions seen running in *other* databases of the server cannot write here and
 # do not hold readers back (when this role may see them; otherwise they count, to be safe).
+# A reader that holds a transaction id itself (a worker's batch, from its checkpoint's row lock)
+# reads below that id too: what it appends then comes after all it read, never behind the
+# checkpoint it moves (its own id is not in its snapshot's list of running transactions).
 POSTGRESQL_LOG_BOUND = """ AND transaction_id < (
-    SELECT coalesce(
-        min((running::text)::bigint),
-        (pg_snapshot_xmax(pg_current_snapshot())::text)::bigint
+    SELECT least(
+        (pg_current_xact_id_if_assigned()::text)::bigint,
+        coalesce(
+            min((running::text)::bigint),
+            (pg_snapshot_xmax(pg_current_snapshot())::text)::bigint
+        )
     )
     FROM pg_snapshot_xip(pg_current_snapshot()) AS running
     WHERE (running::text)::bigint %% 4294967296 NOT IN (
@@ -179,7 +192,14 @@ class DjangoRecorder:
             f'"metadata":{metadata(r)},"hash":"{r.hash}","previous_hash":"{r.previous_hash}"}}'
             for r in records
         )
-        params = [first.aggregate_id, first.aggregate_type, first.created_at, f"[{rows}]"]
+        params = [
+            first.aggregate_id,
+            first.aggregate_type,
+            first.created_at,
+            first.aggregate_id,  # the predecessor, whose transaction id the new events may take
+            first.version - 1,
+            f"[{rows}]",
+        ]
         return POSTGRESQL_INSERT.format(table=self.table), params
 
     def _sqlite_insert(self, records: Sequence[EventRecord]) -> tuple[str, list]:

@@ -147,6 +147,68 @@ def test_a_reader_following_the_log_never_skips_an_event_that_commits_late():
     assert list(store.read_log(after=checkpoint)) == []
 
 
+def test_a_stream_follows_its_version_order_in_the_log_whichever_transaction_is_older():
+    # A transaction takes its id at its first write. One that wrote elsewhere first, then
+    # appends to a stream a younger transaction appended to meanwhile, must still come after it
+    # in the log: projections and replays fold a stream in log order (found by the soak trial:
+    # the transfer saga's batches against tellers' deposits; a replayed ledger differed).
+    store = get_event_store()
+    account, elsewhere = new_id(), new_id()
+    holding, release = threading.Event(), threading.Event()
+
+    def older_transaction():
+        with transaction.atomic():
+            store.append(
+                elsewhere, deposits("1.00"), expected_version=NO_STREAM, aggregate_type=ACCOUNT
+            )
+            holding.set()
+            assert release.wait(WAIT)
+            return store.append(
+                account, deposits("3.00"), expected_version=1, aggregate_type=ACCOUNT
+            )
+
+    older = Worker(older_transaction)
+    older.start()
+    assert holding.wait(WAIT)
+    try:
+        (first,) = store.append(
+            account, deposits("2.00"), expected_version=NO_STREAM, aggregate_type=ACCOUNT
+        )
+    finally:
+        release.set()
+    appended, error = older.outcome()
+    assert error is None
+    (second,) = appended
+    assert (first.version, second.version) == (1, 2)
+    assert second.position > first.position
+    stream = [e.version for e in store.read_log() if e.aggregate_id == account]
+    assert stream == [1, 2]
+
+
+def test_a_reader_that_appends_never_leaves_its_own_events_behind_its_checkpoint():
+    # A worker's batch holds a transaction id from the moment it locks its checkpoint; if it
+    # read what younger transactions committed since, the events it appends itself (the saga's
+    # next steps) would sit behind the position it moves its checkpoint to, and never be read.
+    store = get_event_store()
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_current_xact_id()")  # as the checkpoint's row lock does
+        younger = Worker(
+            lambda: store.append(
+                new_id(), deposits("1.00"), expected_version=NO_STREAM, aggregate_type=ACCOUNT
+            )
+        )
+        younger.start()
+        (committed,), error = younger.outcome()
+        assert error is None
+        read = list(store.read_log(START))
+        checkpoint = read[-1].position if read else START
+        (own,) = store.append(
+            new_id(), deposits("2.00"), expected_version=NO_STREAM, aggregate_type=ACCOUNT
+        )
+    assert sorted(e.id for e in store.read_log(checkpoint)) == sorted([committed.id, own.id])
+
+
 def test_many_concurrent_writers_and_a_tailing_reader_see_every_event_exactly_once():
     store = get_event_store()
     writers, per_writer = 4, 40
@@ -218,5 +280,6 @@ def test_open_transactions_hold_back_this_databases_log_only():
         )
         assert [e.id for e in store.read_log()] == [event.id]  # held back, not skipped
     finally:
+        local.rollback()  # ends the transaction now; a bare close() leaves it to the server
         local.close()
     assert [e.id for e in store.read_log()] == [event.id, later.id]
