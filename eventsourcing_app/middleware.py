@@ -74,8 +74,11 @@ def _user_id(request) -> str | None:
 class DatabaseUnavailableMiddleware:
     """Answer 503 JSON, without a traceback, while the database cannot be reached.
 
-    Nothing partial is written: the request's transaction never committed. Django reconnects
-    on the next request once the database is back.
+    Nothing partial is written: the request's transaction commits whole or not at all. Whether
+    it committed is not always known: when the connection is cut during the COMMIT (a database
+    restart), the commit may have landed before its acknowledgement was lost, so a client
+    retries with the same Idempotency-Key and gets the first outcome. Django reconnects on the
+    next request once the database is back (persistent connections are health-checked).
     """
 
     def __init__(self, get_response):
