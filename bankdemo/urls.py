@@ -10,3 +10,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("bankdemo.api.urls")),
 ]
+handler404 = views.not_found
+handler500 = views.server_error

@@ -2,7 +2,9 @@
 
 from decimal import Decimal
 
+from django.http import JsonResponse
 from django.shortcuts import render
+from django.views import defaults
 
 from bankdemo.domain import MINOR_UNITS
 from bankdemo.models import AccountBalance, DailyTotal
@@ -11,6 +13,7 @@ from eventsourcing_app.models import Event
 from eventsourcing_app.selectors import projection_statuses
 
 RECENT_EVENTS = 15
+API_PREFIX = "/api/"
 
 
 def home(request):
@@ -28,3 +31,18 @@ def home(request):
         "statuses": statuses.values(),
     }
     return render(request, "home.html", context)
+
+
+def not_found(request, exception):
+    """404: JSON with a `code` under /api/ (what API clients parse), the plain page elsewhere."""
+    if request.path.startswith(API_PREFIX):
+        return JsonResponse({"code": "not_found", "detail": "no such endpoint"}, status=404)
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request):
+    """500 without details (they go to the log): JSON under /api/, the plain page elsewhere."""
+    if request.path.startswith(API_PREFIX):
+        detail = "the server failed; the error is logged"
+        return JsonResponse({"code": "server_error", "detail": detail}, status=500)
+    return defaults.server_error(request)
