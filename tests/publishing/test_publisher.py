@@ -1,5 +1,7 @@
 """The Kafka relay against a real broker: complete, ordered per key, at least once."""
 
+import datetime as dt
+import io
 import json
 import signal
 import subprocess
@@ -11,9 +13,12 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer
+from django.core.management import call_command
+from django.utils import timezone
 
 from bankdemo.consumers import record_statements
 from bankdemo.models import StatementNotification
+from eventsourcing_app import checkpoints
 from eventsourcing_app.default_store import get_event_store
 from eventsourcing_app.models import ProjectionCheckpoint
 from eventsourcing_app.publishing import DeliveryFailed, EventPublisher
@@ -153,6 +158,25 @@ def test_a_killed_publisher_resends_only_the_unconfirmed_tail(broker, topic, tmp
     ids = [m["event_id"] for m in received]
     assert set(ids) == set(range(1, 2001)), output[-2000:]
     assert len(ids) - len(set(ids)) <= 100  # at most the batch in flight when killed
+
+
+def test_publish_events_takes_over_a_dead_publishers_lease_after_lease_seconds(
+    broker, topic, settings
+):
+    append_history(streams=2, events_each=3)
+    name = f"publish:{topic}"
+    checkpoints.ensure([name], "default")
+    ProjectionCheckpoint.objects.filter(name=name).update(
+        owner="killed-host:4242", heartbeat_at=timezone.now() - dt.timedelta(seconds=5)
+    )
+    relay = ["publish_events", "--topic", topic, "--bootstrap", broker.bootstrap, "--once"]
+    settings.EVENTSOURCING = {**settings.EVENTSOURCING, "LEASE_SECONDS": 30}
+    call_command(*relay, stdout=(output := io.StringIO()))
+    assert output.getvalue() == "0 events relayed\n"  # the dead relay's lease is still fresh
+    settings.EVENTSOURCING = {**settings.EVENTSOURCING, "LEASE_SECONDS": 2}
+    call_command(*relay, stdout=(output := io.StringIO()))
+    assert output.getvalue() == "6 events relayed\n"  # LEASE_SECONDS, not a fixed 30 s
+    assert ProjectionCheckpoint.objects.get(name=name).position == get_event_store().head()
 
 
 def _wait_for(process, text: str, seconds: float = 60) -> bool:

@@ -1,5 +1,6 @@
 """Relay the event log to Kafka, at least once, from a checkpoint of its own."""
 
+import datetime as dt
 import os
 import signal
 import socket
@@ -36,6 +37,7 @@ class Command(BaseCommand):
             public_names=conf.get("PUBLIC_EVENT_TYPES"),
             using=database,
             batch_size=batch_size,
+            lease=dt.timedelta(seconds=conf.get("LEASE_SECONDS")),
             owner=f"{socket.gethostname()}:{os.getpid()}",
         )
         if once:

