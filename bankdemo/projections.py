@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.db import connections
 from django.db.models import OuterRef, Subquery
 
 from bankdemo.domain import (
@@ -18,6 +19,8 @@ from bankdemo.domain import (
 )
 from bankdemo.models import AccountBalance, DailyTotal, LedgerEntry, TransferStatus
 from eventsourcing_app.projections import Projection, handles, projection
+
+LATEST_PER_QUERY = 100  # accounts per UNION query on PostgreSQL
 
 
 def update_row(batch, model, event, change) -> None:
@@ -87,12 +90,29 @@ class LedgerEntries(Projection):
     inline = True
 
     def prefetch(self, events, batch):
-        accounts = {event.aggregate_id for event in events}
-        latest = LedgerEntry.objects.filter(account_id=OuterRef("account_id")).order_by("-version")
-        rows = LedgerEntry.objects.using(batch.using).filter(
-            account_id__in=accounts, version=Subquery(latest.values("version")[:1])
-        )
-        batch.scratch["balances"] = {row.account_id: row.balance_after for row in rows}
+        accounts = list({event.aggregate_id for event in events})
+        ledger = LedgerEntry.objects.using(batch.using)
+        if connections[batch.using].vendor != "postgresql":
+            # SQLite refuses LIMIT inside a UNION: one query over the accounts' entries.
+            latest = LedgerEntry.objects.filter(account_id=OuterRef("account_id"))
+            rows = ledger.filter(
+                account_id__in=accounts,
+                version=Subquery(latest.order_by("-version").values("version")[:1]),
+            ).values_list("account_id", "balance_after")
+            batch.scratch["balances"] = dict(rows)
+            return
+        # Each account's last entry by one index descent: a query that looks at all of an
+        # account's entries costs more with every movement (and runs on every inline append).
+        balances = {}
+        for start in range(0, len(accounts), LATEST_PER_QUERY):
+            latest = [
+                ledger.filter(account_id=account)
+                .order_by("-version")
+                .values_list("account_id", "balance_after")[:1]
+                for account in accounts[start : start + LATEST_PER_QUERY]
+            ]
+            balances.update(latest[0].union(*latest[1:], all=True))
+        batch.scratch["balances"] = balances
 
     def _entry(self, event, batch, kind: str, signed: Decimal) -> None:
         balances = batch.scratch["balances"]
