@@ -13,7 +13,7 @@ MARKDOWN_FILE = RESULTS_FILE.with_suffix(".md")
 def summarise(
     name: str, samples: list[float], baseline: str | None, unit: str = "events/s"
 ) -> dict:
-    """Return a row; `unit` is "events/s" (higher is better) or "ms" (a time, lower is better)."""
+    """Return a row; `unit` is "events/s" (higher is better), or "ms" or "MiB" (lower is better)."""
     digits = 3 if unit == "ms" else 1
     samples = [round(sample, digits) for sample in samples]
     median = round(statistics.median(samples), digits)
@@ -95,8 +95,9 @@ def _formatted(row: dict) -> tuple[str, str]:
     samples = row["samples"]
     if row["unit"] == "check":
         return "-", ""
-    if row["unit"] == "ms":
-        return f"{row['value']:,.1f} ms", f"{min(samples):,.1f}..{max(samples):,.1f} ms"
+    if row["unit"] in ("ms", "MiB"):
+        unit = row["unit"]
+        return f"{row['value']:,.1f} {unit}", f"{min(samples):,.1f}..{max(samples):,.1f} {unit}"
     return f"{row['value']:,.0f}", f"{min(samples):,.0f}..{max(samples):,.0f}"
 
 

@@ -14,12 +14,14 @@ import django
 import psycopg
 
 from bench import (
+    admin_pages,
     api,
     loading,
     on_sqlite,
     peer,
     processes,
     readers,
+    rebuilding,
     report,
     scratch,
     tailing,
@@ -29,6 +31,7 @@ from bench.writers import PlainWriter, StoreWriter, events_per_second
 BATCH = 100
 WARMUP_EVENTS = 2000
 RACE_ROUNDS = 50
+REBUILD_SIZE = 100_000  # the smallest log rebuilt; peak memory at larger ones is against it
 # What each workload should reach: its ratio to its baseline, at least (">=") or, for times, at
 # most ("<="). Rows named by a prefix; the numbers are the issue's targets.
 TARGETS = {
@@ -38,6 +41,9 @@ TARGETS = {
     "store read_log": (">=", 0.8),
     "load 10,000 events, no snapshot": (">=", 0.5),
     "load 100,000 events, snapshot at": ("<=", 1.5),
+    "rebuild_projections, bank log of": (">=", 0.25),
+    "rebuild_projections peak memory, bank log of 1,000,000": ("<=", 1.3),
+    "admin event list, log of 1,000,000": ("<=", 2.0),
 }
 
 
@@ -195,6 +201,24 @@ def load_rows(info: str, config: Config) -> list[dict]:
     return rows
 
 
+def log_rows(info: str, config: Config) -> list[dict]:
+    """Admin pages and rebuilds over a bank log grown from empty: 10,000, 100,000 (1,000,000)."""
+    progress("admin pages and rebuilds: emptying the log, then growing a bank log")
+    with scratch.admin_connection(info) as conn:
+        scratch.empty(conn)
+    small, big = config.log_sizes[0], config.log_sizes[-1]
+    try:
+        rows = admin_pages.rows(info, [small, REBUILD_SIZE])
+        rows += rebuilding.rows(info, [size for size in config.log_sizes if size >= REBUILD_SIZE])
+        if big > REBUILD_SIZE:  # the log is at `big` now: the pages again, against `small`
+            for row in admin_pages.rows(info, [big]):
+                row["baseline"] = row["variant"].replace(f"{big:,}", f"{small:,}")
+                rows.append(row)
+    finally:
+        admin_pages.tidy_up()
+    return rows
+
+
 def rotated(variants: list[Variant], shift: int) -> list[Variant]:
     shift %= len(variants)
     return variants[shift:] + variants[:shift]
@@ -286,6 +310,7 @@ def run_suite(config: Config) -> int:
         rows += more_rows
         row, race = race_row(pool)
         rows.append(row)
+        rows += log_rows(info, config)
         progress("sqlite: the same appends and reads on SQLite, in a process of its own")
         sqlite_rows, meta["sqlite"] = on_sqlite.rows(quick=config.name != "full")
         rows += sqlite_rows
