@@ -5,49 +5,88 @@ from __future__ import annotations
 import re
 import uuid
 
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
+from rest_framework.utils import html
 from rest_framework.views import APIView
 
 from bankdemo import services
+from bankdemo.api import schema
 from bankdemo.api.idempotency import idempotent
 from bankdemo.domain import MINOR_UNITS
 from eventsourcing_app.domain import AggregateNotFound
 
-AMOUNT = r"^[0-9]{1,15}(\.[0-9]{1,3})?$"
-IF_MATCH = re.compile(r'^\s*(?:W/)?"?([0-9]{1,9})"?\s*$')
+IF_MATCH = re.compile(schema.IF_MATCH)
 
 
-class DecimalString(serializers.RegexField):
-    """An amount as a decimal string ("12.50"): JSON numbers are refused, floats lose cents."""
+class PatternField(serializers.RegexField):
+    """A string, as sent (never trimmed, never a number), that `pattern` matches in full."""
 
-    def __init__(self, **kwargs) -> None:
-        kwargs.setdefault("help_text", 'a decimal string such as "12.50"')
-        super().__init__(AMOUNT, **kwargs)
+    def __init__(self, pattern: str, **kwargs) -> None:
+        super().__init__(pattern, trim_whitespace=False, **kwargs)
+        self.pattern = re.compile(pattern)
+
+    def get_value(self, dictionary):
+        # DRF reads a blank optional form field as absent (then the default applies): it is a
+        # value the pattern refuses.
+        if html.is_html_input(dictionary) and dictionary.get(self.field_name) == "":
+            return ""
+        return super().get_value(dictionary)
 
     def to_internal_value(self, data):
-        if not isinstance(data, str):
+        if not isinstance(data, str) or not self.pattern.fullmatch(data):
             self.fail("invalid")
-        return super().to_internal_value(data)
+        return data
+
+
+POSITIVE = 'a positive decimal string such as "12.50"'
+MINOR_UNITS_NOTE = "; more decimals than the currency has is a 422 invalid_amount"
+
+
+class Amount(PatternField):
+    """An amount as a decimal string ("12.50"): JSON numbers are refused, floats lose cents.
+
+    More decimals than the account's currency has is the domain's refusal (422 invalid_amount).
+    """
+
+    default_error_messages = {"invalid": 'Give a decimal string such as "12.50".'}
+
+    def __init__(self, **kwargs) -> None:
+        kwargs["help_text"] = kwargs.get("help_text", POSITIVE) + MINOR_UNITS_NOTE
+        super().__init__(schema.AMOUNT_OR_ZERO, **kwargs)
+
+
+@extend_schema_field({"type": "string", "pattern": schema.POSITIVE_AMOUNT})
+class PositiveAmount(Amount):
+    """An amount to move. The schema says positive; the serializer checks the shape and the
+    domain refuses a zero amount (422 invalid_amount), as it always has."""
 
 
 class OpenAccountIn(serializers.Serializer):
-    owner = serializers.CharField(max_length=200)
+    owner = PatternField(
+        schema.TEXT,
+        max_length=200,
+        help_text="the owner's name (surrounding spaces are dropped)",
+        error_messages={"invalid": "Give a name with a visible character and no NUL."},
+    )
     currency = serializers.ChoiceField(choices=sorted(MINOR_UNITS))
-    overdraft_limit = DecimalString(required=False, default="0")
+    overdraft_limit = Amount(
+        help_text='how far below zero the balance may go, such as "100.00"',
+        required=False,
+        default="0",
+    )
 
 
 class AmountIn(serializers.Serializer):
-    amount = DecimalString()
+    amount = PositiveAmount()
 
 
 class TransferIn(serializers.Serializer):
     source_id = serializers.UUIDField()
     destination_id = serializers.UUIDField()
-    amount = DecimalString()
+    amount = PositiveAmount()
 
 
 class CommandOut(serializers.Serializer):
@@ -62,46 +101,11 @@ class TransferOut(serializers.Serializer):
     status = serializers.CharField()
 
 
-class ErrorOut(serializers.Serializer):
-    code = serializers.CharField()
-    detail = serializers.CharField()
-    current_version = serializers.IntegerField(required=False)
-
-
-COMMON_ERRORS = {
-    400: OpenApiResponse(ErrorOut, description="invalid input (`fields` names them)"),
-    401: OpenApiResponse(ErrorOut, description="not authenticated"),
-    403: OpenApiResponse(ErrorOut, description="not a teller"),
-    422: OpenApiResponse(
-        ErrorOut,
-        description="refused by the domain (insufficient_funds, account_closed, "
-        "balance_not_zero, currency_mismatch, invalid_amount), or an Idempotency-Key reused "
-        "for another request (idempotency_key_reused)",
-    ),
-}
-ACCOUNT_ERRORS = {
-    **COMMON_ERRORS,
-    404: OpenApiResponse(ErrorOut, description="no such account"),
-    409: OpenApiResponse(ErrorOut, description="another write won the race; retry"),
-    412: OpenApiResponse(
-        ErrorOut, description="If-Match names another version (`current_version` says which)"
-    ),
-}
-HEADERS = [
-    OpenApiParameter(
-        "Idempotency-Key",
-        OpenApiTypes.STR,
-        OpenApiParameter.HEADER,
-        description="a retry with the same key and body returns the first response",
-    ),
-]
-IF_MATCH_HEADER = OpenApiParameter(
-    "If-Match",
-    OpenApiTypes.STR,
-    OpenApiParameter.HEADER,
-    description='"<version>": run only if the account is at that version (else 412); without '
-    "it the server retries on conflicts",
+COMMAND_ERRORS = schema.errors(400, 403, 415, 422)
+ACCOUNT_ERRORS = schema.errors(
+    400, 403, 409, 412, 422, described={404: "no such account (or a malformed id)"}
 )
+ACCOUNT_ID = schema.object_id("account_id", "account")
 
 
 def parse(serializer_class, request) -> dict:
@@ -114,10 +118,10 @@ def expected_version(request) -> int | None:
     header = request.headers.get("If-Match")
     if header is None:
         return None
-    match = IF_MATCH.match(header)
+    match = IF_MATCH.fullmatch(header)
     if not match:
         raise ValidationError({"If-Match": ['expected a version such as "3"']})
-    return int(match.group(1))
+    return int(match.group(2))
 
 
 def account_id_from(value: str) -> uuid.UUID:
@@ -146,8 +150,8 @@ def answer(account, stored, status_code=status.HTTP_200_OK, **headers) -> Respon
 class OpenAccount(APIView):
     @extend_schema(
         request=OpenAccountIn,
-        responses={201: CommandOut, **COMMON_ERRORS},
-        parameters=HEADERS,
+        responses={201: CommandOut, **COMMAND_ERRORS},
+        parameters=[schema.IDEMPOTENCY_KEY_HEADER],
         summary="Open an account",
     )
     @idempotent
@@ -176,10 +180,11 @@ class AccountCommand(APIView):
 
 
 def account_schema(serializer_class, summary: str):
+    body_errors = schema.errors(415) if serializer_class else {}
     return extend_schema(
         request=serializer_class,
-        responses={200: CommandOut, **ACCOUNT_ERRORS},
-        parameters=[*HEADERS, IF_MATCH_HEADER],
+        responses={200: CommandOut, **ACCOUNT_ERRORS, **body_errors},
+        parameters=[ACCOUNT_ID, schema.IDEMPOTENCY_KEY_HEADER, schema.IF_MATCH_HEADER],
         summary=summary,
     )
 
@@ -217,10 +222,9 @@ class RequestTransfer(APIView):
         request=TransferIn,
         responses={
             202: TransferOut,
-            **COMMON_ERRORS,
-            404: OpenApiResponse(ErrorOut, description="no such source or destination account"),
+            **schema.errors(400, 403, 415, 422, described={404: "no such source or destination"}),
         },
-        parameters=HEADERS,
+        parameters=[schema.IDEMPOTENCY_KEY_HEADER],
         summary="Request a transfer (the saga moves the money)",
     )
     @idempotent

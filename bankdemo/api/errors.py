@@ -38,6 +38,8 @@ def handle(exc, context):
     if isinstance(exc, InvalidAppend):
         return error(status.HTTP_400_BAD_REQUEST, "invalid", str(exc))
     response = exception_handler(exc, context)
+    if isinstance(exc, ValidationError) and not isinstance(getattr(response, "data", {}), dict):
+        response.data = {"non_field_errors": response.data}  # raised with a message, not per field
     if response is not None and isinstance(response.data, dict) and "code" not in response.data:
         if isinstance(exc, ValidationError):
             response.data = {"code": "invalid", "detail": "invalid input", "fields": response.data}

@@ -17,10 +17,11 @@ from rest_framework import status
 from rest_framework.response import Response
 
 from bankdemo.api.errors import error
+from bankdemo.api.schema import IDEMPOTENCY_KEY
 from bankdemo.models import IdempotencyKey
 
 HEADER = "Idempotency-Key"
-KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
+KEY = re.compile(IDEMPOTENCY_KEY)
 KEPT_HEADERS = ("ETag", "Location")
 
 
@@ -37,7 +38,7 @@ def idempotent(handler):
         key = request.headers.get(HEADER)
         if key is None:
             return handler(view, request, *args, **kwargs)
-        if not KEY.match(key):
+        if not KEY.fullmatch(key):
             return error(
                 status.HTTP_400_BAD_REQUEST,
                 "invalid_idempotency_key",

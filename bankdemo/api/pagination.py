@@ -7,22 +7,56 @@ appended meanwhile never shift a page.
 
 from __future__ import annotations
 
+import re
+
 from django.db.models import Q, QuerySet
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import BasePagination, PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
+from bankdemo.api.schema import whole_number
 from eventsourcing_app.records import Position
 
-MAX_BIGINT = 2**63 - 1
 MAX_INT = 2**31 - 1
+# 18 digits each stay below 2**63 (a bigint), so every position the pattern admits is readable.
+LOG_POSITION = r"^[0-9]{1,18}-[0-9]{1,18}$"
 
 
 class AccountPagination(PageNumberPagination):
+    """`?page=N&page_size=M`; a page beyond the last is a 404, a malformed size a 400."""
+
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
+
+    def get_page_size(self, request) -> int:
+        text = request.query_params.get(self.page_size_query_param)
+        if text is None:
+            return self.page_size
+        size = whole_number(text) or 0
+        if not 1 <= size <= MAX_INT:
+            raise ValidationError({self.page_size_query_param: ["a positive integer is required"]})
+        return min(size, self.max_page_size)
+
+    def get_page_number(self, request, paginator) -> int:
+        text = request.query_params.get(self.page_query_param)
+        if text is None:
+            return 1
+        number = whole_number(text)
+        if not number:  # DRF's own takes "", "+2" and "last" too, which the schema does not
+            raise NotFound("Invalid page.")
+        return number
+
+    def get_schema_operation_parameters(self, view) -> list[dict]:
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            parameter["schema"].update(minimum=1, maximum=MAX_INT)
+            if parameter["name"] == self.page_size_query_param:
+                parameter["description"] = (
+                    f"accounts per page (default {self.page_size}, at most {self.max_page_size})"
+                )
+        return parameters
 
 
 def after_position(position: Position) -> Q:
@@ -48,6 +82,7 @@ class KeysetPagination(BasePagination):
 
     cursor_param = ""
     cursor_description = ""
+    cursor_schema: dict = {"type": "string"}
     order_by: tuple[str, ...] = ()
     limit_param = "limit"
     default_limit = 100
@@ -83,10 +118,7 @@ class KeysetPagination(BasePagination):
         text = request.query_params.get(self.limit_param)
         if text is None:
             return self.default_limit
-        try:
-            limit = int(text)
-        except ValueError:
-            limit = 0
+        limit = whole_number(text) or 0
         if not 1 <= limit <= MAX_INT:
             raise ValidationError({self.limit_param: ["a positive integer is required"]})
         return min(limit, self.max_limit)
@@ -122,7 +154,7 @@ class KeysetPagination(BasePagination):
                 "required": False,
                 "in": "query",
                 "description": self.cursor_description,
-                "schema": {"type": "string"},
+                "schema": self.cursor_schema,
             },
             {
                 "name": self.limit_param,
@@ -130,7 +162,7 @@ class KeysetPagination(BasePagination):
                 "in": "query",
                 "description": f"events per page (default {self.default_limit}, "
                 f"at most {self.max_limit})",
-                "schema": {"type": "integer", "minimum": 1},
+                "schema": {"type": "integer", "minimum": 1, "maximum": MAX_INT},
             },
         ]
 
@@ -140,13 +172,13 @@ class LogPagination(KeysetPagination):
 
     cursor_param = "after"
     cursor_description = 'the position of the last event seen, such as "0-42"'
+    cursor_schema = {"type": "string", "pattern": LOG_POSITION}
     order_by = ("transaction_id", "id")
 
     def parse_cursor(self, text: str) -> Position:
-        position = Position.parse(text)
-        if max(position) > MAX_BIGINT:
-            raise ValueError(f"{text!r} is beyond any log position")
-        return position
+        if not re.fullmatch(LOG_POSITION, text):
+            raise ValueError(f"{text!r} is not a log position like '0-42'")
+        return Position.parse(text)
 
     def filter_after(self, queryset: QuerySet, cursor: Position) -> QuerySet:
         return queryset.filter(after_position(cursor))
@@ -160,14 +192,12 @@ class StreamPagination(KeysetPagination):
 
     cursor_param = "after_version"
     cursor_description = "the version of the last event seen (0: from the start)"
+    cursor_schema = {"type": "integer", "minimum": 0, "maximum": MAX_INT}
     order_by = ("version",)
 
     def parse_cursor(self, text: str) -> int:
-        try:
-            version = int(text)
-        except ValueError:
-            version = -1
-        if not 0 <= version <= MAX_INT:
+        version = whole_number(text)
+        if version is None or version > MAX_INT:
             raise ValueError("a version (an integer from 0) is required")
         return version
 

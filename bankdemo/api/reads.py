@@ -6,18 +6,13 @@ import uuid
 from decimal import Decimal
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import (
-    OpenApiParameter,
-    OpenApiResponse,
-    extend_schema,
-    extend_schema_field,
-)
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import generics, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from bankdemo.api.commands import ErrorOut
-from bankdemo.api.filters import AccountFilter, EventFilter, StateQuery
+from bankdemo.api import schema
+from bankdemo.api.filters import AccountFilter, EventFilter, StateQuery, ordering_parameter
 from bankdemo.api.pagination import (
     AccountPagination,
     LogPagination,
@@ -34,18 +29,10 @@ from eventsourcing_app.selectors import projection_status, projection_statuses
 TRANSFERS_PROJECTION = "bank.transfers"
 PROCESSING = "processing"
 
-AUTH_ERRORS = {
-    401: OpenApiResponse(ErrorOut, description="not authenticated"),
-    403: OpenApiResponse(ErrorOut, description="neither a teller nor an auditor"),
-}
-READ_ERRORS = {
-    400: OpenApiResponse(ErrorOut, description="a malformed parameter (`fields` names it)"),
-    **AUTH_ERRORS,
-}
-
-
-def not_found(description: str) -> dict:
-    return {404: OpenApiResponse(ErrorOut, description=description)}
+AUTH_ERRORS = schema.errors(403)
+READ_ERRORS = schema.errors(400, 403)
+ACCOUNT_ID = schema.object_id("account_id", "account")
+NO_ACCOUNT = "no such account (or a malformed id)"
 
 
 def id_from(value: str, what: str) -> uuid.UUID:
@@ -163,7 +150,11 @@ class AccountList(generics.ListAPIView):
     pagination_class = AccountPagination
 
     @extend_schema(
-        responses={200: AccountOut(many=True), **READ_ERRORS, **not_found("no such page")},
+        responses={
+            200: AccountOut(many=True),
+            **schema.errors(400, 403, described={404: "no such page"}),
+        },
+        parameters=[ordering_parameter()],
         summary="List accounts (read model, updated with each command)",
     )
     def get(self, request, *args, **kwargs):
@@ -172,19 +163,16 @@ class AccountList(generics.ListAPIView):
 
 class AccountDetail(APIView):
     @extend_schema(
-        responses={
-            200: AccountOut,
-            **AUTH_ERRORS,
-            **not_found("no such account (or a malformed id)"),
-        },
+        responses={200: AccountOut, **schema.errors(403, described={404: NO_ACCOUNT})},
         parameters=[
+            ACCOUNT_ID,
             OpenApiParameter(
                 "ETag",
                 OpenApiTypes.STR,
                 OpenApiParameter.HEADER,
                 description='"<version>": send it as If-Match to make a command conditional',
                 response=[200],
-            )
+            ),
         ],
         summary="One account",
     )
@@ -205,9 +193,9 @@ class AccountEvents(generics.GenericAPIView):
     @extend_schema(
         responses={
             200: EventOut(many=True),
-            **READ_ERRORS,
-            **not_found("no such account (or a malformed id)"),
+            **schema.errors(400, 403, described={404: NO_ACCOUNT}),
         },
+        parameters=[ACCOUNT_ID],
         summary="An account's events in version order",
     )
     def get(self, request, account_id: str):
@@ -222,11 +210,12 @@ class AccountEvents(generics.GenericAPIView):
 
 class AccountState(APIView):
     @extend_schema(
-        parameters=[StateQuery],
+        parameters=[ACCOUNT_ID, StateQuery],
         responses={
             200: StateOut,
-            **READ_ERRORS,
-            **not_found("no such account, or none yet at that version or time"),
+            **schema.errors(
+                400, 403, described={404: "no such account, or none yet at that version or time"}
+            ),
         },
         summary="An account as it was after `version` events or at `as_of`",
         description="Rebuilt from the events, as a full replay would. `as_of` needs a UTC offset "
@@ -245,17 +234,17 @@ class TransferDetail(APIView):
     @extend_schema(
         responses={
             200: TransferStatusOut,
-            **AUTH_ERRORS,
-            **not_found("no such transfer (or a malformed id)"),
+            **schema.errors(403, described={404: "no such transfer (or a malformed id)"}),
         },
         parameters=[
+            schema.object_id("transfer_id", "transfer"),
             OpenApiParameter(
                 "X-Read-Model-Position",
                 OpenApiTypes.STR,
                 OpenApiParameter.HEADER,
                 description="the log position the answer reflects",
                 response=[200],
-            )
+            ),
         ],
         summary="Where a transfer stands (asynchronous read model)",
         description="A transfer recorded but not yet in the read model answers 200 with status "

@@ -1,16 +1,47 @@
 """URLs of the bank API, under /api/."""
 
 from django.urls import path
+from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework import serializers
 from rest_framework.authtoken.views import ObtainAuthToken
 
-from bankdemo.api import commands, reads
+from bankdemo.api import commands, reads, schema
+
+
+class CredentialsIn(serializers.Serializer):
+    """What DRF's AuthTokenSerializer takes (it validates): the blanks and NULs it refuses."""
+
+    username = commands.PatternField(schema.TEXT, help_text="surrounding spaces are dropped")
+    password = commands.PatternField(r"^[^\x00]+$")
+
+
+class TokenOut(serializers.Serializer):
+    token = serializers.CharField(help_text="send it as `Authorization: Token <token>`")
 
 
 class TokenView(ObtainAuthToken):
     """POST username and password, get `{"token": ...}` for `Authorization: Token <key>`."""
 
     permission_classes = ()
+
+    @extend_schema(
+        request=CredentialsIn,
+        responses={
+            200: TokenOut,
+            **schema.errors(
+                415,
+                described={
+                    400: "wrong credentials (`fields.non_field_errors`), or a field missing",
+                    403: "a session without its CSRF token",
+                },
+            ),
+        },
+        auth=[],
+        summary="Get the API token of a user",
+    )
+    def post(self, request, *args, **kwargs):
+        return super().post(request, *args, **kwargs)
 
 
 class Accounts(reads.AccountList):

@@ -70,6 +70,21 @@ def test_refusals_and_bad_input_are_json_and_write_nothing(teller, path, body, s
     assert events_of(account_id) == 2
 
 
+@pytest.mark.parametrize("media", ["multipart", "urlencoded"])
+def test_a_blank_form_field_is_refused_not_defaulted(teller, media):
+    body = {"owner": "Ada", "currency": "EUR", "overdraft_limit": ""}
+    if media == "multipart":
+        response = teller.post("/api/accounts/", body, format="multipart")
+    else:
+        form = "owner=Ada&currency=EUR&overdraft_limit="
+        response = teller.post(
+            "/api/accounts/", form, content_type="application/x-www-form-urlencoded"
+        )
+    assert response.status_code == 400
+    assert list(response.json()["fields"]) == ["overdraft_limit"]
+    assert Event.objects.count() == 0
+
+
 def test_validation_errors_name_the_field(teller):
     response = open_account(teller, currency="XXX", owner="")
     assert response.status_code == 400

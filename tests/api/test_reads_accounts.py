@@ -116,6 +116,10 @@ def test_filters_narrow_the_list(auditor_api, query, expected):
         ("status=frozen", "status"),
         ("ordering=hash", "ordering"),
         ("ordering=-account_id", "ordering"),
+        ("ordering=owner,", "ordering"),  # was a 500: a blank item read as a field name
+        ("currency=", "currency"),
+        ("balance_min=1e3", "balance_min"),
+        ("page_size=0", "page_size"),
     ],
 )
 def test_malformed_filters_are_400_naming_the_parameter(auditor_api, query, field):

@@ -136,6 +136,8 @@ def test_filters_narrow_the_log(auditor_api, query, count):
         (f"after=0-{2**63}", "after"),
         ("limit=0", "limit"),
         ("limit=1.5", "limit"),
+        ("limit=+5", "limit"),
+        ("aggregate_id=", "aggregate_id"),
     ],
 )
 def test_malformed_log_queries_are_400_naming_the_parameter(auditor_api, query, field):
