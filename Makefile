@@ -43,11 +43,16 @@ test: $(VENV)/.installed-dev
 	fi
 
 # The reliability trials (tests marked soak) for longer, on PostgreSQL: load through gunicorn,
-# SIGKILLed workers, a database restart. SOAK_SECONDS of load, FAULT_ROUNDS kills per process.
+# SIGKILLed workers, a database restart. SOAK_SECONDS of load, FAULT_ROUNDS kills per process,
+# HYPOTHESIS_EXAMPLES random command sequences (fresh ones each run) for the property tests,
+# SCHEMA_EXAMPLES generated requests per API operation and mode (schemathesis).
 SOAK_SECONDS ?= 300
 FAULT_ROUNDS ?= 50
+HYPOTHESIS_EXAMPLES ?= 500
+SCHEMA_EXAMPLES ?= 200
 soak: $(VENV)/.installed-dev
 	DATABASE_URL="$(PG_URL)" SOAK_SECONDS=$(SOAK_SECONDS) FAULT_ROUNDS=$(FAULT_ROUNDS) \
+		HYPOTHESIS_EXAMPLES=$(HYPOTHESIS_EXAMPLES) SCHEMA_EXAMPLES=$(SCHEMA_EXAMPLES) \
 		$(PY) -m pytest -m soak $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-dev
