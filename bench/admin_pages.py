@@ -144,21 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="10,000 and 100,000 events")
     args = parser.parse_args(argv)
-    run.require_postgresql()
-    run.ensure_database()
-    run.setup_django()
-    from bench import scratch
-
-    info = scratch.conninfo()
-    scratch.prepare(info)
-    tidy_up()
-    try:
-        measured = rows(info, QUICK_SIZES if args.quick else FULL_SIZES)
-    finally:
-        tidy_up()
-        scratch.tidy_up(info)
-    print(report.table(measured))
-    return 0
+    sizes = QUICK_SIZES if args.quick else FULL_SIZES
+    return run.standalone(lambda info: rows(info, sizes), tidy_up)
 
 
 if __name__ == "__main__":

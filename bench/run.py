@@ -14,6 +14,7 @@ import argparse
 import os
 import secrets
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -80,6 +81,25 @@ def setup_django() -> None:
     import django
 
     django.setup()
+
+
+def standalone(measure: Callable[[str], list[dict]], tidy_up: Callable[[], None]) -> int:
+    """Run one workload module alone: set up the scratch database, measure, tidy, print."""
+    require_postgresql()
+    ensure_database()
+    setup_django()
+    from bench import report, scratch
+
+    info = scratch.conninfo()
+    scratch.prepare(info)
+    tidy_up()
+    try:
+        measured = measure(info)
+    finally:
+        tidy_up()
+        scratch.tidy_up(info)
+    print(report.table(measured))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
