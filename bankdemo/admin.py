@@ -5,7 +5,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from bankdemo.models import AccountBalance, DailyTotal, LedgerEntry, TransferStatus
-from eventsourcing_app.admin import CappedCountPaginator, ReadOnlyAdmin
+from eventsourcing_app.audit.admin import CappedCountPaginator, ReadOnlyAdmin
 
 
 def timeline_link(aggregate_id, label) -> str:

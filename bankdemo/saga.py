@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from bankdemo import services
 from bankdemo.domain import Refusal, TransferDebited, TransferRequested
-from eventsourcing_app.context import metadata_context
+from eventsourcing_app.core.context import metadata_context
 from eventsourcing_app.projections import Projection, handles, projection
 
 

@@ -13,11 +13,11 @@ from django.utils import timezone
 
 from bankdemo import services
 from bankdemo.domain import BankAccount
-from eventsourcing_app.context import metadata_context
-from eventsourcing_app.default_store import get_event_store
+from eventsourcing_app.core.context import metadata_context
+from eventsourcing_app.core.records import NewEvent
+from eventsourcing_app.following.follower import ProjectionWorker
 from eventsourcing_app.projections import registry
-from eventsourcing_app.records import NewEvent
-from eventsourcing_app.worker import ProjectionWorker
+from eventsourcing_app.wiring import get_event_store
 
 OWNERS = [
     "Ada Lovelace", "Grace Hopper", "Alan Turing", "Katherine Johnson", "Edsger Dijkstra",

@@ -6,13 +6,13 @@ import uuid
 from decimal import Decimal
 
 from bankdemo.domain import BankAccount, CurrencyMismatch, Refusal, Transfer
-from eventsourcing_app.default_store import get_event_store, get_repository
+from eventsourcing_app.core.errors import ConcurrencyError
+from eventsourcing_app.core.records import StoredEvent
+from eventsourcing_app.core.repository import Repository
 from eventsourcing_app.domain import AggregateNotFound
-from eventsourcing_app.errors import ConcurrencyError
+from eventsourcing_app.following.follower import ProjectionWorker
 from eventsourcing_app.projections import registry
-from eventsourcing_app.records import StoredEvent
-from eventsourcing_app.repository import Repository
-from eventsourcing_app.worker import ProjectionWorker
+from eventsourcing_app.wiring import get_event_store, get_repository
 
 Result = tuple[BankAccount, list[StoredEvent]]
 

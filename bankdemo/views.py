@@ -8,9 +8,9 @@ from django.views import defaults
 
 from bankdemo.domain import MINOR_UNITS
 from bankdemo.models import AccountBalance, DailyTotal
-from eventsourcing_app.default_store import get_event_store
 from eventsourcing_app.models import Event
-from eventsourcing_app.selectors import projection_statuses
+from eventsourcing_app.projections.status import projection_statuses
+from eventsourcing_app.wiring import get_event_store
 
 RECENT_EVENTS = 15
 API_PREFIX = "/api/"

@@ -46,8 +46,8 @@ class Fixture:
 def open_fixed_account() -> Fixture:
     """Open a bench account with `FIXED_EVENTS` events; return it and its last event's id."""
     from bankdemo.domain import BankAccount
-    from eventsourcing_app.default_store import get_event_store
-    from eventsourcing_app.repository import Repository
+    from eventsourcing_app.core.repository import Repository
+    from eventsourcing_app.wiring import get_event_store
 
     account = BankAccount.open(owner="Bench Admin Pages", currency="EUR")
     for number in range(1, FIXED_EVENTS):

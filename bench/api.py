@@ -288,7 +288,7 @@ def tidy_bank(info: str) -> None:
     from bankdemo.domain import BankAccount
     from bankdemo.models import AccountBalance, LedgerEntry
     from bench.scratch import admin_connection
-    from eventsourcing_app.recorders.snapshots import DjangoSnapshotStore
+    from eventsourcing_app.backends.snapshots import DjangoSnapshotStore
 
     tables = ", ".join(model._meta.db_table for model in (AccountBalance, LedgerEntry))
     with admin_connection(info) as conn:

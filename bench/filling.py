@@ -33,13 +33,13 @@ from django.db import connection
 
 from bankdemo.domain import MINOR_UNITS, BankAccount
 from bankdemo.seeding import CURRENCIES, OWNERS
-from eventsourcing_app.context import metadata_context
-from eventsourcing_app.default_store import get_event_store
+from eventsourcing_app.core.context import metadata_context
+from eventsourcing_app.core.repository import Repository
 from eventsourcing_app.domain import AggregateNotFound
 from eventsourcing_app.models import Event, ProjectionCheckpoint
 from eventsourcing_app.projections import apply_inline, registry
-from eventsourcing_app.repository import Repository
 from eventsourcing_app.signals import events_appended
+from eventsourcing_app.wiring import get_event_store
 
 ACCOUNTS = 1000
 CALL_EVENTS = 100  # events per save: one append, one transaction

@@ -21,11 +21,11 @@ import uuid
 import psycopg
 
 from bench.scratch import EVENTS_TABLE
-from eventsourcing_app.default_store import get_event_store
+from eventsourcing_app.backends.base import COLUMNS
+from eventsourcing_app.backends.snapshots import DjangoSnapshotStore
+from eventsourcing_app.core.repository import Repository
 from eventsourcing_app.domain import Aggregate, DomainEvent, applies, event_type
-from eventsourcing_app.recorders.database import COLUMNS
-from eventsourcing_app.recorders.snapshots import DjangoSnapshotStore
-from eventsourcing_app.repository import Repository
+from eventsourcing_app.wiring import get_event_store
 
 COUNTER_TYPE = "bench.Counter"
 LOAD_EVENTS = 10_000

@@ -31,9 +31,9 @@ def _worker(inbox, outbox, barrier) -> None:
 
     from bench.scratch import AGGREGATE_TYPE, EVENT_TYPE
     from bench.writers import StoreWriter
-    from eventsourcing_app.default_store import get_event_store
-    from eventsourcing_app.errors import ConcurrencyError
-    from eventsourcing_app.records import NewEvent
+    from eventsourcing_app.core.errors import ConcurrencyError
+    from eventsourcing_app.core.records import NewEvent
+    from eventsourcing_app.wiring import get_event_store
 
     outbox.put(("ready",))
     while True:
@@ -163,7 +163,7 @@ def race_check(pool: WriterPool, rounds: int) -> dict:
     failure; `lost_updates` counts the winners beyond the first (each overwrote a peer's
     decision made on the same version), and the stream must end with one event per winner.
     """
-    from eventsourcing_app.default_store import get_event_store
+    from eventsourcing_app.wiring import get_event_store
 
     store = get_event_store()
     aggregate_id = uuid.uuid4()

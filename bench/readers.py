@@ -8,9 +8,9 @@ import uuid
 import psycopg
 
 from bench.scratch import AGGREGATE_TYPE, EVENT_TYPE, EVENTS_TABLE
-from eventsourcing_app.default_store import get_event_store
-from eventsourcing_app.recorders.database import COLUMNS
-from eventsourcing_app.records import START, NewEvent
+from eventsourcing_app.backends.base import COLUMNS
+from eventsourcing_app.core.records import START, NewEvent
+from eventsourcing_app.wiring import get_event_store
 
 KEYSET_BATCH = 1000
 FILL_BATCH = 500

@@ -78,7 +78,7 @@ def rebuild_once(events: int) -> dict:
 def size_rows(info: str, size: int, smaller: int | None) -> list[dict]:
     """Fill the log to `size`, then read it plainly and rebuild from it; return three rows."""
     from bench import filling, readers
-    from eventsourcing_app.default_store import get_event_store
+    from eventsourcing_app.wiring import get_event_store
 
     filling.fill_bank_log(size)
     events = get_event_store().recorder.count()

@@ -42,7 +42,7 @@ from bench import peer, readers, report, suite
 from bench.scratch import EVENTS_TABLE, PLAIN_TABLE
 from bench.suite import BATCH, Config, Variant, writers
 from bench.writers import StoreWriter, event_data
-from eventsourcing_app.recorders.database import COLUMNS
+from eventsourcing_app.backends.base import COLUMNS
 
 READ_EVENTS = {True: 10_000, False: 100_000}  # by `quick`
 KEYSET_BATCH = 1000

@@ -19,8 +19,8 @@ from django.db import connection
 
 from bench.scratch import EVENTS_TABLE, PLAIN_TABLE
 from bench.writers import PlainWriter, StoreWriter, WriterRun
-from eventsourcing_app.default_store import get_event_store
-from eventsourcing_app.records import Position
+from eventsourcing_app.core.records import Position
+from eventsourcing_app.wiring import get_event_store
 
 WRITERS = 4
 DRAIN_TIMEOUT = 30.0

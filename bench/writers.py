@@ -14,8 +14,8 @@ from django.db import connection
 from psycopg.types.json import Jsonb
 
 from bench.scratch import AGGREGATE_TYPE, EVENT_TYPE, PLAIN_TABLE
-from eventsourcing_app.default_store import get_event_store
-from eventsourcing_app.records import NO_STREAM, NewEvent
+from eventsourcing_app.core.records import NO_STREAM, NewEvent
+from eventsourcing_app.wiring import get_event_store
 
 
 def event_data(number: int) -> dict:

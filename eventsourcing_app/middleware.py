@@ -9,7 +9,7 @@ import uuid
 from django.db import InterfaceError, OperationalError
 from django.http import JsonResponse
 
-from eventsourcing_app.context import metadata_context, new_correlation_id, new_trace_id
+from eventsourcing_app.core.context import metadata_context, new_correlation_id, new_trace_id
 
 CORRELATION_HEADER = "X-Correlation-ID"
 REQUEST_ID_HEADER = "X-Request-ID"

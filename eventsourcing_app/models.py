@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db import models
 
-from eventsourcing_app.records import Position
+from eventsourcing_app.core.records import Position
 
 
 class AppendOnlyError(Exception):

@@ -6,11 +6,10 @@ import uuid
 import pytest
 from django.db.backends.signals import connection_created
 
-from eventsourcing_app.recorders.database import DjangoRecorder
-from eventsourcing_app.recorders.memory import InMemoryRecorder
-from eventsourcing_app.recorders.snapshots import DjangoSnapshotStore
-from eventsourcing_app.snapshots import InMemorySnapshotStore
-from eventsourcing_app.store import EventStore
+from eventsourcing_app.backends.base import DjangoRecorder
+from eventsourcing_app.backends.snapshots import DjangoSnapshotStore
+from eventsourcing_app.core.memory import InMemoryRecorder, InMemorySnapshotStore
+from eventsourcing_app.core.store import EventStore
 from tests.broker import Broker, tansu_binary
 from tests.helpers import on_postgresql
 

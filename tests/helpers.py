@@ -5,7 +5,7 @@ import uuid
 import pytest
 from django.db import connection
 
-from eventsourcing_app.records import NewEvent
+from eventsourcing_app.core.records import NewEvent
 
 
 def on_postgresql() -> bool:

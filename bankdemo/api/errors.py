@@ -10,8 +10,8 @@ from rest_framework.views import exception_handler
 
 from bankdemo.domain import Refusal
 from bankdemo.services import StaleVersion
+from eventsourcing_app.core.errors import ConcurrencyError, InvalidAppend
 from eventsourcing_app.domain import AggregateNotFound
-from eventsourcing_app.errors import ConcurrencyError, InvalidAppend
 
 
 def error(status_code: int, code: str, detail: str, **extra) -> Response:

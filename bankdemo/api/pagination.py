@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
 from bankdemo.api.schema import whole_number
-from eventsourcing_app.records import Position
+from eventsourcing_app.core.records import Position
 
 MAX_INT = 2**31 - 1
 # 18 digits each stay below 2**63 (a bigint), so every position the pattern admits is readable.

@@ -21,10 +21,10 @@ from bankdemo.api.pagination import (
 )
 from bankdemo.domain import MINOR_UNITS, BankAccount, Transfer
 from bankdemo.models import AccountBalance, TransferStatus
-from eventsourcing_app.default_store import get_event_store, get_repository
 from eventsourcing_app.domain import AggregateNotFound
 from eventsourcing_app.models import Event
-from eventsourcing_app.selectors import projection_status, projection_statuses
+from eventsourcing_app.projections.status import projection_status, projection_statuses
+from eventsourcing_app.wiring import get_event_store, get_repository
 
 TRANSFERS_PROJECTION = "bank.transfers"
 PROCESSING = "processing"

@@ -1,12 +1,12 @@
 """The Django-free domain core: events, aggregates, upcasters and their JSON codec."""
 
-from eventsourcing_app.domain.aggregate import Aggregate, applies
-from eventsourcing_app.domain.errors import (
+from eventsourcing_app.core.errors import (
     AggregateNotFound,
     DomainError,
     EventDecodingError,
     UnknownEventType,
 )
+from eventsourcing_app.domain.aggregate import Aggregate, applies
 from eventsourcing_app.domain.events import DomainEvent, event_type, registry
 from eventsourcing_app.domain.upcasting import upcaster, upcasters
 

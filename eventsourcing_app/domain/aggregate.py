@@ -6,8 +6,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
+from eventsourcing_app.core.errors import RegistrationError, UnknownEventType
 from eventsourcing_app.domain.codec import decode_tagged, encode_tagged
-from eventsourcing_app.domain.errors import RegistrationError, UnknownEventType
 from eventsourcing_app.domain.events import DomainEvent
 
 A = TypeVar("A", bound="Aggregate")

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from eventsourcing_app.domain.errors import EventDecodingError, RegistrationError
+from eventsourcing_app.core.errors import EventDecodingError, RegistrationError
 
 Convert = Callable[[Any], Any]
 

@@ -10,8 +10,8 @@ import dataclasses
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar, TypeVar
 
+from eventsourcing_app.core.errors import RegistrationError, UnknownEventType
 from eventsourcing_app.domain.codec import Codec
-from eventsourcing_app.domain.errors import RegistrationError, UnknownEventType
 
 E = TypeVar("E", bound="DomainEvent")
 

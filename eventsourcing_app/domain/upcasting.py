@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from eventsourcing_app.domain.errors import EventDecodingError, RegistrationError
+from eventsourcing_app.core.errors import EventDecodingError, RegistrationError
 
 Upcast = Callable[[dict[str, Any]], dict[str, Any]]
 

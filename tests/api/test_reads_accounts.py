@@ -10,7 +10,7 @@ from django.contrib.auth.models import Group, User
 from rest_framework.test import APIClient
 
 from bankdemo import services
-from eventsourcing_app.context import metadata_context
+from eventsourcing_app.core.context import metadata_context
 from eventsourcing_app.models import Event
 from tests.helpers import on_postgresql
 

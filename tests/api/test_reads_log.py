@@ -10,9 +10,9 @@ import pytest
 from django.db import connections, transaction
 
 from bankdemo import services
-from eventsourcing_app.context import metadata_context
-from eventsourcing_app.default_store import get_event_store
+from eventsourcing_app.core.context import metadata_context
 from eventsourcing_app.models import Event
+from eventsourcing_app.wiring import get_event_store
 from tests.api.test_reads_accounts import POSITION, account, client_in
 from tests.helpers import requires_postgresql
 

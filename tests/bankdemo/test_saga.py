@@ -6,7 +6,7 @@ import pytest
 
 from bankdemo import saga, services
 from bankdemo.models import AccountBalance, TransferStatus
-from eventsourcing_app.context import metadata_context
+from eventsourcing_app.core.context import metadata_context
 from eventsourcing_app.models import Event, ProjectionCheckpoint
 
 pytestmark = pytest.mark.usefixtures("log_db")

@@ -7,9 +7,9 @@ from django.contrib.auth import authenticate
 from django.core.management import call_command
 
 from bankdemo.models import AccountBalance, DailyTotal, TransferStatus
+from eventsourcing_app.backends.base import DjangoRecorder
+from eventsourcing_app.core.verification import verify_chains
 from eventsourcing_app.models import Event
-from eventsourcing_app.recorders.database import DjangoRecorder
-from eventsourcing_app.verification import verify_chains
 
 pytestmark = pytest.mark.usefixtures("log_db")
 

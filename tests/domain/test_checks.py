@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from eventsourcing_app.checks import stored_version_problems, stored_versions
-from eventsourcing_app.default_store import get_event_store
-from eventsourcing_app.records import NO_STREAM, NewEvent
+from eventsourcing_app.core.records import NO_STREAM, NewEvent
+from eventsourcing_app.wiring import get_event_store
 from tests.helpers import new_id
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,8 +40,8 @@ def test_stored_events_newer_than_the_code_fail_manage_py_check(tmp_path):
     assert manage("migrate", "-v0", tmp_path=tmp_path, chain="complete").returncode == 0
     assert manage("check", tmp_path=tmp_path, chain="complete").returncode == 0
     append = (
-        "import uuid; from eventsourcing_app.default_store import get_event_store; "
-        "from eventsourcing_app.records import NewEvent, NO_STREAM; "
+        "import uuid; from eventsourcing_app.wiring import get_event_store; "
+        "from eventsourcing_app.core.records import NewEvent, NO_STREAM; "
         "get_event_store().append(uuid.uuid4(), [NewEvent('checkapp.OrderPlaced', {}, 5)], "
         "expected_version=NO_STREAM, aggregate_type='checkapp.Order')"
     )

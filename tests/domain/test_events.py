@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import pytest
 
+from eventsourcing_app.core.errors import RegistrationError
 from eventsourcing_app.domain import (
     DomainEvent,
     EventDecodingError,
@@ -15,7 +16,6 @@ from eventsourcing_app.domain import (
     event_type,
     registry,
 )
-from eventsourcing_app.domain.errors import RegistrationError
 from eventsourcing_app.domain.events import EventRegistry
 from eventsourcing_app.domain.upcasting import Upcasters
 from tests.domain.sample import Account, AccountOpened, MoneyDeposited, MoneyWithdrawn

@@ -6,12 +6,11 @@ from decimal import Decimal
 
 import pytest
 
+from eventsourcing_app.core.errors import ConcurrencyError
+from eventsourcing_app.core.records import NO_STREAM, NewEvent, SnapshotRecord
+from eventsourcing_app.core.repository import Repository
+from eventsourcing_app.core.store import EventStore
 from eventsourcing_app.domain import AggregateNotFound, UnknownEventType
-from eventsourcing_app.errors import ConcurrencyError
-from eventsourcing_app.records import NO_STREAM, NewEvent
-from eventsourcing_app.repository import Repository
-from eventsourcing_app.snapshots import SnapshotRecord
-from eventsourcing_app.store import EventStore
 from tests.domain.sample import Account, MoneyDeposited
 
 TYPE = "sample.Account"

@@ -6,9 +6,9 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from eventsourcing_app.default_store import get_repository
+from eventsourcing_app.core.repository import Repository
 from eventsourcing_app.models import Snapshot
-from eventsourcing_app.repository import Repository
+from eventsourcing_app.wiring import get_repository
 from tests.domain.sample import Account
 
 pytestmark = pytest.mark.django_db

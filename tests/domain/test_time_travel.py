@@ -7,8 +7,8 @@ from decimal import Decimal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from eventsourcing_app.repository import Repository
-from eventsourcing_app.store import EventStore
+from eventsourcing_app.core.repository import Repository
+from eventsourcing_app.core.store import EventStore
 from tests.domain.sample import Account, InsufficientFunds
 
 amounts = st.decimals(min_value=Decimal("0.01"), max_value=Decimal("500"), places=2)

@@ -3,8 +3,8 @@
 import random
 from decimal import Decimal
 
-from eventsourcing_app.default_store import get_event_store
-from eventsourcing_app.repository import Repository
+from eventsourcing_app.core.repository import Repository
+from eventsourcing_app.wiring import get_event_store
 from tests.domain.sample import Account
 from tests.projectionapp.models import Balance, DailyCount, Movement, Touch
 

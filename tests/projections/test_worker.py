@@ -8,12 +8,12 @@ from decimal import Decimal
 import pytest
 from django.db import connections, transaction
 
-from eventsourcing_app import checkpoints
-from eventsourcing_app.default_store import get_event_store
+from eventsourcing_app.core.records import START
+from eventsourcing_app.following import checkpoints
+from eventsourcing_app.following.follower import OwnershipLost, ProjectionWorker
 from eventsourcing_app.models import ProjectionCheckpoint
 from eventsourcing_app.projections import registry
-from eventsourcing_app.records import START
-from eventsourcing_app.worker import OwnershipLost, ProjectionWorker
+from eventsourcing_app.wiring import get_event_store
 from tests.helpers import requires_postgresql
 from tests.projectionapp import projections
 from tests.projectionapp.models import Movement, Touch

@@ -18,11 +18,11 @@ from django.utils import timezone
 
 from bankdemo.consumers import record_statements
 from bankdemo.models import StatementNotification
-from eventsourcing_app import checkpoints
-from eventsourcing_app.default_store import get_event_store
+from eventsourcing_app.core.records import NO_STREAM, NewEvent
+from eventsourcing_app.following import checkpoints
+from eventsourcing_app.kafka.publisher import DeliveryFailed, EventPublisher
 from eventsourcing_app.models import ProjectionCheckpoint
-from eventsourcing_app.publishing import DeliveryFailed, EventPublisher
-from eventsourcing_app.records import NO_STREAM, NewEvent
+from eventsourcing_app.wiring import get_event_store
 
 pytestmark = pytest.mark.usefixtures("log_db")
 ROOT = Path(__file__).resolve().parents[2]
@@ -132,8 +132,8 @@ def test_a_killed_publisher_resends_only_the_unconfirmed_tail(broker, topic, tmp
     manage = [sys.executable, "manage.py"]
     subprocess.run([*manage, "migrate", "-v0"], cwd=ROOT, env=env, check=True, timeout=120)
     fill = (
-        "import uuid; from eventsourcing_app.default_store import get_event_store; "
-        "from eventsourcing_app.records import NewEvent, NO_STREAM; s = get_event_store(); "
+        "import uuid; from eventsourcing_app.wiring import get_event_store; "
+        "from eventsourcing_app.core.records import NewEvent, NO_STREAM; s = get_event_store(); "
         "d = {'amount': '1.00', 'currency': 'EUR', 'transfer_id': None}; "
         "[s.append(uuid.uuid4(), [NewEvent('bank.MoneyDeposited', d, 3) for n in range(50)], "
         "expected_version=NO_STREAM, aggregate_type='bank.Account') for _ in range(40)]"

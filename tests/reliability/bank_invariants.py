@@ -21,9 +21,9 @@ from django.db import connection
 
 from bankdemo import services
 from bankdemo.models import AccountBalance, LedgerEntry, TransferStatus
+from eventsourcing_app.backends.base import DjangoRecorder
+from eventsourcing_app.core.verification import verify_chains
 from eventsourcing_app.models import Event
-from eventsourcing_app.recorders.database import DjangoRecorder
-from eventsourcing_app.verification import verify_chains
 
 EVENT_OF_COMMAND = {
     "deposit": "bank.MoneyDeposited",

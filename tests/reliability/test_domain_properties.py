@@ -43,12 +43,12 @@ from bankdemo.domain import (
     money,
 )
 from bankdemo.models import AccountBalance, DailyTotal, LedgerEntry, TransferStatus
-from eventsourcing_app.default_store import get_event_store, get_repository
+from eventsourcing_app.core.records import NewEvent
+from eventsourcing_app.core.repository import Repository
+from eventsourcing_app.core.verification import verify_chains
 from eventsourcing_app.domain import AggregateNotFound, registry, upcasters
 from eventsourcing_app.models import Event, ProjectionCheckpoint, Snapshot
-from eventsourcing_app.records import NewEvent
-from eventsourcing_app.repository import Repository
-from eventsourcing_app.verification import verify_chains
+from eventsourcing_app.wiring import get_event_store, get_repository
 from tests.helpers import on_postgresql
 from tests.reliability.fingerprint import stored_rows
 

@@ -33,9 +33,9 @@ from django.db import connection, connections
 from bankdemo import services
 from bankdemo.domain import Refusal
 from bankdemo.models import AccountBalance, DailyTotal, LedgerEntry, TransferStatus
-from eventsourcing_app.default_store import get_event_store
+from eventsourcing_app.core.records import START, Position
 from eventsourcing_app.models import Event, ProjectionCheckpoint
-from eventsourcing_app.records import START, Position
+from eventsourcing_app.wiring import get_event_store
 from tests.helpers import requires_postgresql
 from tests.reliability import fault_settings
 from tests.reliability.fleet import LEASE_SECONDS, Fleet, Kill

@@ -32,8 +32,8 @@ from django.db import connection
 from rest_framework.authtoken.models import Token
 
 from bankdemo.api.permissions import TELLERS
-from eventsourcing_app.default_store import get_event_store
-from eventsourcing_app.selectors import projection_statuses
+from eventsourcing_app.projections.status import projection_statuses
+from eventsourcing_app.wiring import get_event_store
 from tests.helpers import requires_postgresql
 from tests.reliability.bank_invariants import Tally, check_store, combined
 from tests.reliability.served import (

@@ -13,10 +13,10 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from bankdemo import services
-from eventsourcing_app.default_store import get_event_store
 from eventsourcing_app.models import Event
 from eventsourcing_app.projections import registry
-from eventsourcing_app.rebuild import rebuild
+from eventsourcing_app.projections.rebuild import rebuild
+from eventsourcing_app.wiring import get_event_store
 from tests.store.test_tamper import tamper
 
 pytestmark = pytest.mark.django_db

@@ -3,9 +3,9 @@
 import pytest
 from django.db import DatabaseError, connection, transaction
 
-from eventsourcing_app.default_store import get_event_store
+from eventsourcing_app.core.records import NO_STREAM
 from eventsourcing_app.models import AppendOnlyError, Event, Snapshot
-from eventsourcing_app.records import NO_STREAM
+from eventsourcing_app.wiring import get_event_store
 from tests.helpers import deposits, new_id, on_postgresql, requires_postgresql
 
 pytestmark = pytest.mark.django_db

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from eventsourcing_app.errors import InvalidAppend
-from eventsourcing_app.hashchain import _encode, canonical_json
+from eventsourcing_app.core.errors import InvalidAppend
+from eventsourcing_app.core.hashchain import _encode, canonical_json
 
 scalars = (
     st.none()

@@ -6,9 +6,9 @@ import uuid
 import pytest
 from django.db import connection, connections, transaction
 
-from eventsourcing_app.default_store import get_event_store
-from eventsourcing_app.errors import ConcurrencyError
-from eventsourcing_app.records import NO_STREAM, START
+from eventsourcing_app.core.errors import ConcurrencyError
+from eventsourcing_app.core.records import NO_STREAM, START
+from eventsourcing_app.wiring import get_event_store
 from tests.helpers import deposits, new_id, requires_postgresql
 
 pytestmark = [requires_postgresql, pytest.mark.django_db(transaction=True)]

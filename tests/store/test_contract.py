@@ -7,14 +7,14 @@ from decimal import Decimal
 
 import pytest
 
-from eventsourcing_app.context import metadata_context
-from eventsourcing_app.errors import (
+from eventsourcing_app.core.context import metadata_context
+from eventsourcing_app.core.errors import (
     ConcurrencyError,
     InvalidAppend,
     MissingPredecessor,
     StreamTypeMismatch,
 )
-from eventsourcing_app.records import (
+from eventsourcing_app.core.records import (
     ANY,
     GENESIS_HASH,
     NO_STREAM,
@@ -23,8 +23,8 @@ from eventsourcing_app.records import (
     Position,
     StreamHead,
 )
-from eventsourcing_app.store import EventStore
-from eventsourcing_app.verification import verify_chains
+from eventsourcing_app.core.store import EventStore
+from eventsourcing_app.core.verification import verify_chains
 from tests.helpers import deposits, new_id
 
 ACCOUNT = "ledger.Account"

@@ -2,8 +2,8 @@
 
 import uuid
 
-from eventsourcing_app.heads import StreamHeads
-from eventsourcing_app.records import StreamHead
+from eventsourcing_app.core.heads import StreamHeads
+from eventsourcing_app.core.records import StreamHead
 
 
 def head(version: int) -> StreamHead:

@@ -4,10 +4,10 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from eventsourcing_app.context import metadata_context
-from eventsourcing_app.default_store import get_event_store
+from eventsourcing_app.core.context import metadata_context
+from eventsourcing_app.core.records import NO_STREAM, Position
 from eventsourcing_app.models import Event
-from eventsourcing_app.records import NO_STREAM, Position
+from eventsourcing_app.wiring import get_event_store
 from tests.helpers import deposits, new_id, on_postgresql
 
 pytestmark = pytest.mark.django_db

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 from django.http import HttpResponse
 from django.test import RequestFactory
 
-from eventsourcing_app.context import current_metadata, metadata_context
+from eventsourcing_app.core.context import current_metadata, metadata_context
 from eventsourcing_app.middleware import EventMetadataMiddleware, trace_id_from
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"

@@ -6,9 +6,9 @@ import psycopg
 import pytest
 from django.db import connection, transaction
 
-from eventsourcing_app.default_store import get_event_store
-from eventsourcing_app.recorders.database import NOTIFY_CHANNEL
-from eventsourcing_app.records import NO_STREAM
+from eventsourcing_app.backends.base import NOTIFY_CHANNEL
+from eventsourcing_app.core.records import NO_STREAM
+from eventsourcing_app.wiring import get_event_store
 from tests.helpers import deposits, new_id, requires_postgresql
 
 pytestmark = [requires_postgresql, pytest.mark.django_db(transaction=True)]

@@ -3,8 +3,8 @@
 import pytest
 from django.db import connection
 
-from eventsourcing_app.default_store import get_event_store
-from eventsourcing_app.records import NO_STREAM
+from eventsourcing_app.core.records import NO_STREAM
+from eventsourcing_app.wiring import get_event_store
 from tests.helpers import deposits, new_id, requires_postgresql
 
 pytestmark = [requires_postgresql, pytest.mark.django_db(transaction=True)]

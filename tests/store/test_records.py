@@ -6,7 +6,7 @@ import dataclasses
 import datetime as dt
 import uuid
 
-from eventsourcing_app.records import EventRecord, StoredEvent
+from eventsourcing_app.core.records import EventRecord, StoredEvent
 
 
 def test_from_record_copies_every_field_and_its_own_metadata():

@@ -4,9 +4,9 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 
-from eventsourcing_app.default_store import get_event_store
+from eventsourcing_app.core.records import NO_STREAM
 from eventsourcing_app.models import Event
-from eventsourcing_app.records import NO_STREAM
+from eventsourcing_app.wiring import get_event_store
 from tests.helpers import deposits, new_id, on_postgresql
 
 pytestmark = pytest.mark.django_db

@@ -10,8 +10,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from eventsourcing_app import conf
-from eventsourcing_app.default_store import get_event_store
-from eventsourcing_app.publishing import EventPublisher
+from eventsourcing_app.kafka.publisher import EventPublisher
+from eventsourcing_app.wiring import get_event_store
 
 
 class Command(BaseCommand):

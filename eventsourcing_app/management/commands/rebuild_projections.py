@@ -3,10 +3,10 @@
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from eventsourcing_app.default_store import get_event_store
+from eventsourcing_app.core.records import START
 from eventsourcing_app.projections import HandlerFailed, registry
-from eventsourcing_app.rebuild import rebuild
-from eventsourcing_app.records import START
+from eventsourcing_app.projections.rebuild import rebuild
+from eventsourcing_app.wiring import get_event_store
 
 
 class Command(BaseCommand):

@@ -8,9 +8,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 
 from eventsourcing_app import conf
-from eventsourcing_app.default_store import get_event_store
+from eventsourcing_app.following.follower import ProjectionWorker
 from eventsourcing_app.projections import registry
-from eventsourcing_app.worker import ProjectionWorker
+from eventsourcing_app.wiring import get_event_store
 
 
 class Command(BaseCommand):

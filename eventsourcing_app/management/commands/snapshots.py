@@ -3,10 +3,10 @@
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from eventsourcing_app.default_store import get_event_store, snapshot_interval
+from eventsourcing_app.backends.snapshots import DjangoSnapshotStore
+from eventsourcing_app.core.snapshots import count_streams, rebuild_snapshots
 from eventsourcing_app.domain.aggregate import aggregate_types
-from eventsourcing_app.recorders.snapshots import DjangoSnapshotStore
-from eventsourcing_app.snapshotting import count_streams, rebuild_snapshots
+from eventsourcing_app.wiring import get_event_store, snapshot_interval
 
 
 class Command(BaseCommand):

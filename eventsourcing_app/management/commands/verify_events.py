@@ -5,8 +5,8 @@ import uuid
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from eventsourcing_app.recorders.database import DjangoRecorder
-from eventsourcing_app.verification import verify_chains
+from eventsourcing_app.backends.base import DjangoRecorder
+from eventsourcing_app.core.verification import verify_chains
 
 
 class Command(BaseCommand):

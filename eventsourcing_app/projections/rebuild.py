@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from django.db import connections, transaction
 from django.db.models.fields import AutoFieldMixin
 
-from eventsourcing_app import checkpoints
+from eventsourcing_app.core.records import START, Position, StoredEvent
+from eventsourcing_app.core.store import EventStore
+from eventsourcing_app.following import checkpoints
 from eventsourcing_app.projections import Batch, Projection
-from eventsourcing_app.records import START, Position, StoredEvent
-from eventsourcing_app.store import EventStore
 
 SHOWN_DIFFERENCES = 5
 COUNTED_DIFFERENCES = 1000

@@ -1,4 +1,4 @@
-"""An in-memory recorder: the reference behaviour, and fast enough for unit tests."""
+"""In-memory backends: the reference recorder and snapshot store, fast enough for unit tests."""
 
 from __future__ import annotations
 
@@ -8,8 +8,15 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
-from eventsourcing_app.errors import ConcurrencyError, MissingPredecessor
-from eventsourcing_app.records import START, EventRecord, Position, StoredEvent, StreamHead
+from eventsourcing_app.core.errors import ConcurrencyError, MissingPredecessor
+from eventsourcing_app.core.records import (
+    START,
+    EventRecord,
+    Position,
+    SnapshotRecord,
+    StoredEvent,
+    StreamHead,
+)
 
 
 class InMemoryRecorder:
@@ -148,3 +155,42 @@ class InMemoryRecorder:
 
 def _chain_key(event: StoredEvent) -> tuple[str, int]:
     return (str(event.aggregate_id), event.version)
+
+
+class InMemorySnapshotStore:
+    """Snapshots in a dict, for tests and for the in-memory recorder."""
+
+    def __init__(self) -> None:
+        self._snapshots: dict[uuid.UUID, dict[int, SnapshotRecord]] = {}
+        self._lock = threading.Lock()
+
+    def latest(
+        self,
+        aggregate_id: uuid.UUID,
+        at_or_below: int | None,
+        schema_version: int | None = None,
+    ) -> SnapshotRecord | None:
+        with self._lock:
+            found = [
+                snapshot
+                for version, snapshot in self._snapshots.get(aggregate_id, {}).items()
+                if (at_or_below is None or version <= at_or_below)
+                and (schema_version is None or snapshot.schema_version == schema_version)
+            ]
+            return max(found, key=lambda snapshot: snapshot.version, default=None)
+
+    def save(self, snapshot: SnapshotRecord) -> None:
+        with self._lock:
+            self._snapshots.setdefault(snapshot.aggregate_id, {}).setdefault(
+                snapshot.version, snapshot
+            )
+
+    def purge(self, aggregate_type: str | None = None) -> int:
+        with self._lock:
+            removed = 0
+            for versions in self._snapshots.values():
+                for version, snapshot in list(versions.items()):
+                    if aggregate_type is None or snapshot.aggregate_type == aggregate_type:
+                        del versions[version]
+                        removed += 1
+            return removed

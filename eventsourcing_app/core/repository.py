@@ -8,15 +8,14 @@ import uuid
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
+from eventsourcing_app.core.errors import AggregateNotFound, ConcurrencyError
+from eventsourcing_app.core.mapper import EventMapper
+from eventsourcing_app.core.protocols import SnapshotStore
+from eventsourcing_app.core.records import NO_STREAM, NewEvent, SnapshotRecord, StoredEvent
+from eventsourcing_app.core.store import EventStore
 from eventsourcing_app.domain.aggregate import Aggregate
-from eventsourcing_app.domain.errors import AggregateNotFound
 from eventsourcing_app.domain.events import DomainEvent, EventRegistry, registry
 from eventsourcing_app.domain.upcasting import Upcasters, upcasters
-from eventsourcing_app.errors import ConcurrencyError
-from eventsourcing_app.mapper import EventMapper
-from eventsourcing_app.records import NO_STREAM, NewEvent, StoredEvent
-from eventsourcing_app.snapshots import SnapshotRecord, SnapshotStore
-from eventsourcing_app.store import EventStore
 
 A = TypeVar("A", bound=Aggregate)
 logger = logging.getLogger(__name__)

@@ -14,8 +14,8 @@ from typing import Any, ClassVar
 
 from django.db import models
 
-from eventsourcing_app.mapper import EventMapper
-from eventsourcing_app.records import Position, StoredEvent
+from eventsourcing_app.core.mapper import EventMapper
+from eventsourcing_app.core.records import Position, StoredEvent
 
 Handler = Callable[[Any, "Projected", "Batch"], None]
 

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from eventsourcing_app.errors import InvalidAppend
+from eventsourcing_app.core.errors import InvalidAppend
 
 MAX_DEPTH = 64
 NEEDS_ESCAPE = re.compile(r'[\x00-\x1f"\\]')

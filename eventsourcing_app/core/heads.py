@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 import uuid
 
-from eventsourcing_app.records import StreamHead
+from eventsourcing_app.core.records import StreamHead
 
 
 class StreamHeads:

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import TypeVar
 
 from eventsourcing_app import conf
+from eventsourcing_app.backends.base import DjangoRecorder
+from eventsourcing_app.backends.snapshots import DjangoSnapshotStore
+from eventsourcing_app.core.heads import StreamHeads
+from eventsourcing_app.core.repository import Repository
+from eventsourcing_app.core.store import EventStore
 from eventsourcing_app.domain.aggregate import Aggregate
-from eventsourcing_app.heads import StreamHeads
-from eventsourcing_app.recorders.database import DjangoRecorder
-from eventsourcing_app.recorders.snapshots import DjangoSnapshotStore
-from eventsourcing_app.repository import Repository
-from eventsourcing_app.store import EventStore
 
 A = TypeVar("A", bound=Aggregate)
 

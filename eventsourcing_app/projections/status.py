@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from eventsourcing_app.core.records import START, Position
+from eventsourcing_app.core.store import EventStore
 from eventsourcing_app.models import ProjectionCheckpoint
 from eventsourcing_app.projections import registry
-from eventsourcing_app.records import START, Position
-from eventsourcing_app.store import EventStore
 
 LAG_COUNT_CAP = 1_000_000
 

@@ -19,14 +19,14 @@ import psycopg
 from django.db import IntegrityError, connections, transaction
 
 from eventsourcing_app import conf
-from eventsourcing_app.errors import ConcurrencyError, MissingPredecessor
-from eventsourcing_app.hashchain import json_name
+from eventsourcing_app.core.errors import ConcurrencyError, MissingPredecessor
+from eventsourcing_app.core.hashchain import json_name
+from eventsourcing_app.core.records import START, EventRecord, Position, StoredEvent, StreamHead
 from eventsourcing_app.models import Event
-from eventsourcing_app.records import START, EventRecord, Position, StoredEvent, StreamHead
 from eventsourcing_app.signals import events_appended
 
 NEVER_AUTOMATICALLY = 2**31 - 1
-NOTIFY_CHANNEL = "eventsourcing_events"  # workers LISTEN on it (eventsourcing_app.worker)
+NOTIFY_CHANNEL = "eventsourcing_events"  # workers LISTEN on it
 UNIQUE_CONSTRAINT = "events_aggregate_version_uniq"
 COLUMNS = (
     "id, transaction_id, aggregate_id, aggregate_type, event_type, version, schema_version, "

@@ -20,11 +20,11 @@ from typing import Any
 from confluent_kafka import KafkaException, Producer
 from django.db import DatabaseError, connections, transaction
 
-from eventsourcing_app import checkpoints
-from eventsourcing_app.mapper import EventMapper
-from eventsourcing_app.records import StoredEvent
-from eventsourcing_app.store import EventStore
-from eventsourcing_app.worker import LogWaiter, OwnershipLost
+from eventsourcing_app.core.mapper import EventMapper
+from eventsourcing_app.core.records import StoredEvent
+from eventsourcing_app.core.store import EventStore
+from eventsourcing_app.following import checkpoints
+from eventsourcing_app.following.follower import LogWaiter, OwnershipLost
 
 logger = logging.getLogger("eventsourcing.publishing")
 MAX_BACKOFF = 30.0

@@ -6,9 +6,9 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from eventsourcing_app.hashchain import canonical_json, event_hash, timestamp_text
-from eventsourcing_app.recorders import Recorder
-from eventsourcing_app.records import GENESIS_HASH, StoredEvent
+from eventsourcing_app.core.hashchain import canonical_json, event_hash, timestamp_text
+from eventsourcing_app.core.protocols import Recorder
+from eventsourcing_app.core.records import GENESIS_HASH, StoredEvent
 
 MAX_REPORTED_BREAKS = 100
 

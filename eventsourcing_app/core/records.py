@@ -120,4 +120,16 @@ class StoredEvent(EventRecord):
         )
 
 
+@dataclass(frozen=True)
+class SnapshotRecord:
+    """An aggregate's encoded state after `version` events."""
+
+    aggregate_id: uuid.UUID
+    aggregate_type: str
+    version: int
+    state: dict[str, Any]
+    schema_version: int
+    created_at: dt.datetime | None = field(default=None, compare=False)
+
+
 RECORD_FIELDS = tuple(field.name for field in dataclasses.fields(EventRecord))

@@ -7,8 +7,8 @@ import datetime as dt
 from django.db.models import Q
 from django.utils import timezone
 
+from eventsourcing_app.core.records import Position, StoredEvent
 from eventsourcing_app.models import ProjectionCheckpoint
-from eventsourcing_app.records import Position, StoredEvent
 
 
 def ensure(names: list[str], using: str) -> None:

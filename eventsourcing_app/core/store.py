@@ -8,22 +8,22 @@ import uuid
 from collections.abc import Callable, Container, Iterator, Mapping, Sequence
 from typing import Any
 
-from eventsourcing_app.context import current_metadata
-from eventsourcing_app.errors import (
+from eventsourcing_app.core.context import current_metadata
+from eventsourcing_app.core.errors import (
     ConcurrencyError,
     InvalidAppend,
     MissingPredecessor,
     StreamTypeMismatch,
 )
-from eventsourcing_app.hashchain import (
+from eventsourcing_app.core.hashchain import (
     canonical_json,
     event_hash,
     fast_canonical_json,
     timestamp_text,
 )
-from eventsourcing_app.heads import StreamHeads
-from eventsourcing_app.recorders import Recorder
-from eventsourcing_app.records import (
+from eventsourcing_app.core.heads import StreamHeads
+from eventsourcing_app.core.protocols import Recorder
+from eventsourcing_app.core.records import (
     ANY,
     GENESIS_HASH,
     NO_STREAM,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from eventsourcing_app.core.protocols import SnapshotStore
+from eventsourcing_app.core.repository import Repository
+from eventsourcing_app.core.store import EventStore
 from eventsourcing_app.domain.aggregate import Aggregate
-from eventsourcing_app.repository import Repository
-from eventsourcing_app.snapshots import SnapshotStore
-from eventsourcing_app.store import EventStore
 
 STREAM_BATCH = 500
 

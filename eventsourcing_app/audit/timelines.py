@@ -9,12 +9,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from eventsourcing_app.core.errors import DomainError
+from eventsourcing_app.core.mapper import EventMapper
+from eventsourcing_app.core.records import StoredEvent
+from eventsourcing_app.core.store import EventStore
+from eventsourcing_app.core.verification import VerificationReport, verify_chains
 from eventsourcing_app.domain.aggregate import Aggregate, aggregate_types
-from eventsourcing_app.domain.errors import DomainError
-from eventsourcing_app.mapper import EventMapper
-from eventsourcing_app.records import StoredEvent
-from eventsourcing_app.store import EventStore
-from eventsourcing_app.verification import VerificationReport, verify_chains
 
 MAX_TIMELINE = 2000
 

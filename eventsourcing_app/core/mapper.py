@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from eventsourcing_app.domain.errors import DomainError, UnknownEventType
+from eventsourcing_app.core.errors import DomainError, UnknownEventType
+from eventsourcing_app.core.records import StoredEvent
 from eventsourcing_app.domain.events import DomainEvent, EventRegistry, registry
 from eventsourcing_app.domain.upcasting import Upcasters, upcasters
-from eventsourcing_app.records import StoredEvent
 
 
 class EventMapper:

@@ -1,4 +1,4 @@
-"""The small protocol every storage backend implements for the event store."""
+"""The protocols every storage backend implements: a recorder of events and a snapshot store."""
 
 from __future__ import annotations
 
@@ -8,7 +8,13 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Protocol
 
-from eventsourcing_app.records import EventRecord, Position, StoredEvent, StreamHead
+from eventsourcing_app.core.records import (
+    EventRecord,
+    Position,
+    SnapshotRecord,
+    StoredEvent,
+    StreamHead,
+)
 
 
 class Recorder(Protocol):
@@ -65,3 +71,22 @@ class Recorder(Protocol):
 
     def count(self, aggregate_id: uuid.UUID | None = None) -> int:
         """Return how many events the store holds, in one stream or in all."""
+
+
+class SnapshotStore(Protocol):
+    """Keep snapshots; they are a cache, so losing any changes no answer, only speed."""
+
+    def latest(
+        self,
+        aggregate_id: uuid.UUID,
+        at_or_below: int | None,
+        schema_version: int | None = None,
+    ) -> SnapshotRecord | None:
+        """Return the snapshot with the highest version at or below `at_or_below` (and of
+        `schema_version`, when given)."""
+
+    def save(self, snapshot: SnapshotRecord) -> None:
+        """Store a snapshot; storing one that exists already changes nothing."""
+
+    def purge(self, aggregate_type: str | None = None) -> int:
+        """Delete the snapshots (of one aggregate type); return how many."""

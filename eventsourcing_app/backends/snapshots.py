@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import uuid
 
+from eventsourcing_app.core.records import SnapshotRecord
 from eventsourcing_app.models import Snapshot
-from eventsourcing_app.snapshots import SnapshotRecord
 
 
 class DjangoSnapshotStore:

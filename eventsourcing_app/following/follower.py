@@ -21,11 +21,11 @@ import psycopg
 from django.db import DatabaseError, connections, transaction
 from django.utils import timezone
 
-from eventsourcing_app import checkpoints
+from eventsourcing_app.backends.base import NOTIFY_CHANNEL
+from eventsourcing_app.core.store import EventStore
+from eventsourcing_app.following import checkpoints
 from eventsourcing_app.models import ProjectionCheckpoint
 from eventsourcing_app.projections import Batch, HandlerFailed, Projection
-from eventsourcing_app.recorders.database import NOTIFY_CHANNEL
-from eventsourcing_app.store import EventStore
 
 logger = logging.getLogger("eventsourcing.projections")
 

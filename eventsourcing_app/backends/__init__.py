@@ -1,0 +1,1 @@
+"""Storage backends on Django's databases: one recorder per database, snapshots beside them."""

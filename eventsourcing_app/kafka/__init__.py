@@ -1,0 +1,1 @@
+"""The Kafka relay (optional: `pip install django-event-store[kafka]`)."""
