@@ -25,7 +25,8 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from bench import report, run
+from bench import report
+from bench.environment import standalone
 
 QUICK_SIZES = [10_000, 100_000]
 FULL_SIZES = [10_000, 1_000_000]
@@ -145,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="10,000 and 100,000 events")
     args = parser.parse_args(argv)
     sizes = QUICK_SIZES if args.quick else FULL_SIZES
-    return run.standalone(lambda info: rows(info, sizes), tidy_up)
+    return standalone(lambda info: rows(info, sizes), tidy_up)
 
 
 if __name__ == "__main__":

@@ -36,7 +36,14 @@ from dataclasses import dataclass, field
 
 from django.db import connection
 
-from bench import report, run
+from bench import report
+from bench.environment import (
+    PROJECT_ROOT,
+    SETTINGS_MODULE,
+    ensure_database,
+    require_postgresql,
+    setup_django,
+)
 
 CLIENTS = 8
 ROUNDS = 3
@@ -191,7 +198,7 @@ def server_environment() -> dict[str, str]:
     """The production settings, on the benchmark's database."""
     return {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": run.SETTINGS_MODULE,
+        "DJANGO_SETTINGS_MODULE": SETTINGS_MODULE,
         "DJANGO_DEBUG": "0",
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
         "DJANGO_ALLOWED_HOSTS": HOST,
@@ -207,7 +214,7 @@ def gunicorn(config: ServerConfig, token: str) -> Iterator[int]:
     with tempfile.TemporaryFile() as log:
         server = subprocess.Popen(
             [*command, "bankdemo.wsgi:application"],
-            cwd=run.PROJECT_ROOT,
+            cwd=PROJECT_ROOT,
             env=server_environment(),
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -369,9 +376,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    run.require_postgresql()
-    run.ensure_database()
-    run.setup_django()
+    require_postgresql()
+    ensure_database()
+    setup_django()
     from bench import scratch
 
     info = scratch.conninfo()

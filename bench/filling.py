@@ -143,5 +143,5 @@ def _grow(account: BankAccount, events: int, rng: random.Random) -> None:
 
 
 def progress(message: str) -> None:
-    """Print a line on stderr, as the suite's progress does."""
+    """Print a line on stderr, as `bench.rounds.progress` does for the suite."""
     print(f"... {message}", file=sys.stderr, flush=True)

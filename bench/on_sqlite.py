@@ -26,7 +26,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 from bench import report
-from bench.run import PROJECT_ROOT, setup_django
+from bench.environment import PROJECT_ROOT, setup_django
 
 PREFIX = "sqlite: "
 STORE_FILE = "store.sqlite3"

@@ -24,7 +24,7 @@ JOB_TIMEOUT = 60.0
 
 
 def _worker(inbox, outbox, barrier) -> None:
-    from bench.run import setup_django
+    from bench.environment import setup_django
 
     setup_django()
     from django.db import connection

@@ -25,7 +25,8 @@ import subprocess
 import sys
 import time
 
-from bench import report, run
+from bench import report
+from bench.environment import PROJECT_ROOT, SETTINGS_MODULE, standalone
 
 QUICK_SIZES = [100_000]
 FULL_SIZES = [100_000, 1_000_000]
@@ -52,13 +53,13 @@ def rebuild_once(events: int) -> dict:
     """Rebuild in a child process, checking it replayed `events`; return time, memory, output."""
     env = {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": run.SETTINGS_MODULE,
+        "DJANGO_SETTINGS_MODULE": SETTINGS_MODULE,
         "DJANGO_DEBUG": "0",
     }
     began = time.perf_counter()
     finished = subprocess.run(
         [sys.executable, "-c", CHILD],
-        cwd=run.PROJECT_ROOT,
+        cwd=PROJECT_ROOT,
         env=env,
         capture_output=True,
         text=True,
@@ -145,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="100,000 events only")
     args = parser.parse_args(argv)
     sizes = QUICK_SIZES if args.quick else FULL_SIZES
-    return run.standalone(lambda info: rows(info, sizes), tidy_up)
+    return standalone(lambda info: rows(info, sizes), tidy_up)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """The SQLite variants: plain sqlite3, the event store and the `eventsourcing` library on files.
 
 Imported only in the subprocess `bench/on_sqlite.py` starts, after Django is set up on a fresh
-SQLite file. Measured, interleaved over rounds as `bench.suite.measure` does:
+SQLite file. Measured, interleaved over rounds as `bench.rounds.measure` does:
 
 - plain insert, 1 and 100 rows a transaction: the `sqlite3` module on its own connection, one
   `BEGIN IMMEDIATE`, one `INSERT` and `COMMIT`, into `bench_plain` in the store's file
@@ -38,9 +38,9 @@ from eventsourcing.persistence import InfrastructureFactory, JSONTranscoder
 from eventsourcing.sqlite import SQLiteConnectionPool
 from eventsourcing.utils import Environment
 
-from bench import peer, readers, report, suite
+from bench import peer, readers, report, rounds
+from bench.rounds import BATCH, Config, Variant, writers
 from bench.scratch import EVENTS_TABLE, PLAIN_TABLE
-from bench.suite import BATCH, Config, Variant, writers
 from bench.writers import StoreWriter, event_data
 from eventsourcing_app.backends.base import COLUMNS
 
@@ -274,7 +274,7 @@ def environment(config: Config, quick: bool, pragmas: Pragmas) -> dict:
 
 def run(folder: Path, quick: bool) -> dict:
     """Migrate Django's SQLite file, measure every variant, return the rows and the setting."""
-    config = replace(suite.QUICK if quick else suite.FULL, read_events=READ_EVENTS[quick])
+    config = replace(rounds.QUICK if quick else rounds.FULL, read_events=READ_EVENTS[quick])
     call_command("migrate", verbosity=0, interactive=False)
     database = Path(connection.settings_dict["NAME"])
     configured = django_pragmas()
@@ -283,12 +283,12 @@ def run(folder: Path, quick: bool) -> dict:
     try:
         pragmas = checked_pragmas(database, library)
         meta = environment(config, quick, pragmas)
-        suite.progress(f"sqlite: filling the logs with {config.read_events:,} events")
+        rounds.progress(f"sqlite: filling the logs with {config.read_events:,} events")
         readers.fill_log(config.read_events)
         peer.fill_log(library, config.read_events)
         variants = build_variants(database, pragmas, library)
-        samples = suite.measure(variants, config, "sqlite round")
-        rows = [suite.summarise_variant(variant, samples) for variant in variants]
+        samples = rounds.measure(variants, config, "sqlite round")
+        rows = [rounds.summarise_variant(variant, samples) for variant in variants]
         report.add_ratios(rows)
     finally:
         library.close()

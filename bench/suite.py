@@ -5,10 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import os
 import platform
-import sys
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 import django
 import psycopg
@@ -26,10 +24,9 @@ from bench import (
     scratch,
     tailing,
 )
-from bench.writers import PlainWriter, StoreWriter, events_per_second
+from bench.rounds import BATCH, Config, Variant, measure, progress, summarise_variant, writers
+from bench.writers import PlainWriter, StoreWriter
 
-BATCH = 100
-WARMUP_EVENTS = 2000
 RACE_ROUNDS = 50
 REBUILD_SIZE = 100_000  # the smallest log rebuilt; peak memory at larger ones is against it
 # What each workload should reach: its ratio to its baseline, at least (">=") or, for times, at
@@ -45,63 +42,6 @@ TARGETS = {
     "rebuild_projections peak memory, bank log of 1,000,000": ("<=", 1.3),
     "admin event list, log of 1,000,000": ("<=", 2.0),
 }
-
-
-@dataclass(frozen=True)
-class Config:
-    name: str
-    rounds: int
-    seconds: float  # per write variant per round
-    warmup_seconds: float
-    read_events: int
-    tail_seconds: float
-    big_load_events: int  # the snapshotted counter whose load is compared with 100 events'
-    log_sizes: tuple[int, ...]  # rebuild and admin pages at these log sizes
-
-
-QUICK = Config(
-    name="quick",
-    rounds=3,
-    seconds=1.0,
-    warmup_seconds=0.2,
-    read_events=10_000,
-    tail_seconds=2.0,
-    big_load_events=0,
-    log_sizes=(10_000, 100_000),
-)
-DEFAULT = Config(
-    name="default",
-    rounds=3,
-    seconds=1.5,
-    warmup_seconds=0.5,
-    read_events=100_000,
-    tail_seconds=2.0,
-    big_load_events=100_000,
-    log_sizes=(10_000, 100_000),
-)
-FULL = Config(
-    name="full",
-    rounds=5,
-    seconds=3.0,
-    warmup_seconds=0.5,
-    read_events=100_000,
-    tail_seconds=3.0,
-    big_load_events=100_000,
-    log_sizes=(10_000, 100_000, 1_000_000),
-)
-CONFIGS = {config.name: config for config in (QUICK, DEFAULT, FULL)}
-
-
-@dataclass(frozen=True)
-class Variant:
-    name: str
-    run: Callable[[float, int], float]  # (seconds, events) -> events per second (or ms)
-    baseline: str | None = None
-    unit: str = "events/s"
-
-
-def writers(make: Callable[[], object], count: int) -> Callable[[float, int], float]:
-    return lambda seconds, _events: events_per_second([make() for _ in range(count)], seconds)
 
 
 def build_variants(info: str, library: peer.Peer, pool: processes.WriterPool) -> list[Variant]:
@@ -219,25 +159,6 @@ def log_rows(info: str, config: Config) -> list[dict]:
     return rows
 
 
-def rotated(variants: list[Variant], shift: int) -> list[Variant]:
-    shift %= len(variants)
-    return variants[shift:] + variants[:shift]
-
-
-def measure(
-    variants: list[Variant], config: Config, label: str = "round"
-) -> dict[str, list[float]]:
-    """Run every variant once per round, in an order that rotates from round to round."""
-    for variant in variants:
-        variant.run(config.warmup_seconds, WARMUP_EVENTS)
-    samples: dict[str, list[float]] = {variant.name: [] for variant in variants}
-    for round_number in range(config.rounds):
-        progress(f"{label} {round_number + 1}/{config.rounds}")
-        for variant in rotated(variants, round_number):
-            samples[variant.name].append(variant.run(config.seconds, config.read_events))
-    return samples
-
-
 def tail_rows(info: str, config: Config, pool: processes.WriterPool) -> tuple[list[dict], dict]:
     progress("no-skip check")
     naive = tailing.naive_tail_check(info, config.tail_seconds)
@@ -281,10 +202,6 @@ def environment(info: str, config: Config) -> dict:
         **peer.versions(),
         "postgresql": scratch.server_facts(info),
     }
-
-
-def progress(message: str) -> None:
-    print(f"... {message}", file=sys.stderr, flush=True)
 
 
 def run_suite(config: Config) -> int:
@@ -334,7 +251,3 @@ def run_suite(config: Config) -> int:
     tails = (checks["store_log_tail"], checks["store_log_tail_processes"])
     clean = all(tail["skipped"] == tail["duplicates"] == tail["foreign"] == 0 for tail in tails)
     return 0 if clean and processes.race_ok(race) else 1
-
-
-def summarise_variant(variant: Variant, samples: dict[str, list[float]]) -> dict:
-    return report.summarise(variant.name, samples[variant.name], variant.baseline, variant.unit)
