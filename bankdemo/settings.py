@@ -158,6 +158,8 @@ SPECTACULAR_SETTINGS = {
 # The event store's settings; see eventsourcing_app/conf.py for every key and its default.
 EVENTSOURCING = {
     "SNAPSHOT_INTERVAL": 100,
+    # The KAFKA_BOOTSTRAP_SERVERS environment variable overrides this.
+    "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9092",
     "KAFKA_TOPIC": "bank-events",
     # What leaves the bank, under public names; the saga's internal steps stay private.
     "PUBLIC_EVENT_TYPES": {
@@ -169,8 +171,6 @@ EVENTSOURCING = {
         "bank.TransferFailed": "bank.transfer-failed",
     },
 }
-
-KAFKA_BOOTSTRAP_SERVERS = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 
 LOGGING = {
     "version": 1,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.core import checks
 from django.db import DatabaseError, connections
 
+from eventsourcing_app import conf
 from eventsourcing_app.domain.events import EventRegistry, registry
 from eventsourcing_app.domain.upcasting import Upcasters, upcasters
 from eventsourcing_app.models import Event
@@ -72,6 +73,21 @@ def stored_versions(using: str) -> list[tuple[str, int, int]] | None:
             return cursor.fetchall()
     except DatabaseError:
         return None
+
+
+@checks.register("eventsourcing")
+def check_settings(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """Refuse keys of `EVENTSOURCING` the app does not know: a typo would pass silently."""
+    unknown = conf.unknown_keys()
+    if not unknown:
+        return []
+    return [
+        checks.Error(
+            f"EVENTSOURCING has the unknown key {', '.join(map(repr, unknown))}",
+            hint=f"the known keys are {', '.join(sorted(conf.DEFAULTS))}",
+            id="eventsourcing.E003",
+        )
+    ]
 
 
 @checks.register("eventsourcing")

@@ -1,10 +1,13 @@
-"""App settings, read from the `EVENTSOURCING` dict in Django settings, with their defaults."""
+"""App settings, read from the `EVENTSOURCING` dict in Django settings: every default lives here.
+
+Importing this module does not import Django (the Django-free core takes its defaults from
+`DEFAULTS`); reading a setting does.
+"""
 
 from __future__ import annotations
 
+import os
 from typing import Any
-
-from django.conf import settings
 
 DEFAULTS: dict[str, Any] = {
     # Events read per query when a reader streams a stream or the global log.
@@ -22,24 +25,60 @@ DEFAULTS: dict[str, Any] = {
     # this default, and SNAPSHOT_INTERVALS ({"bank.Account": 50}) overrides both. 0: never.
     "SNAPSHOT_INTERVAL": 100,
     "SNAPSHOT_INTERVALS": {},
-    # Projection workers: events per batch (one transaction each), how long to sleep when no
-    # NOTIFY arrives (SQLite has none), how long a worker's lease on a projection (and a
-    # publisher's on its topic) lasts without a heartbeat, and when a failed projection is
-    # tried again.
+    # Log followers (projection workers and the Kafka relay): events per batch (one
+    # transaction each for a read model), how long to sleep when no NOTIFY arrives (SQLite has
+    # none), how long a follower's lease on a checkpoint lasts without a heartbeat, and when a
+    # failed projection is tried again.
     "PROJECTION_BATCH_SIZE": 500,
-    "POLL_INTERVAL": None,  # seconds; None: 5 on PostgreSQL (NOTIFY wakes sooner), 0.5 on SQLite
+    "POLL_INTERVAL": None,  # seconds; None: 5 on PostgreSQL (NOTIFY wakes sooner), 0.5 otherwise
     "LEASE_SECONDS": 30,
     "RETRY_FAILED_SECONDS": 60,
-    # The Kafka relay (publish_events): the topic, the stored event types it publishes and
-    # under which public name (None: every type under its own name), producer overrides.
+    # Events per batch of `rebuild_projections` (all batches in one transaction per projection).
+    "REBUILD_BATCH_SIZE": 1000,
+    # The Kafka relay (publish_events): the brokers (the KAFKA_BOOTSTRAP_SERVERS environment
+    # variable wins), the topic, the stored event types it publishes and under which public
+    # name (None: every type under its own name), how long a batch may wait for the broker's
+    # confirmation, and producer overrides (TLS, SASL).
+    "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9092",
     "KAFKA_TOPIC": "events",
     "PUBLIC_EVENT_TYPES": None,
+    "KAFKA_DELIVERY_TIMEOUT": 15.0,
     "KAFKA_PRODUCER": {},
 }
 
+# Settings the environment overrides, for deployments configured without code.
+ENVIRONMENT = {"KAFKA_BOOTSTRAP_SERVERS": "KAFKA_BOOTSTRAP_SERVERS"}
+
+POLL_INTERVALS = {"postgresql": 5.0}  # databases that wake followers with a notification
+POLL_INTERVAL_WITHOUT_NOTIFY = 0.5
+
+
+def configured() -> dict[str, Any]:
+    """Return the project's `EVENTSOURCING` dict as written (empty when it has none)."""
+    from django.conf import settings
+
+    return getattr(settings, "EVENTSOURCING", {})
+
 
 def get(name: str) -> Any:
-    """Return the app setting `name`, from `settings.EVENTSOURCING` or its default."""
+    """Return the app setting `name`: the environment's, the project's, or the default."""
     if name not in DEFAULTS:
         raise KeyError(f"unknown EVENTSOURCING setting {name!r}")
-    return getattr(settings, "EVENTSOURCING", {}).get(name, DEFAULTS[name])
+    variable = ENVIRONMENT.get(name)
+    if variable and os.environ.get(variable):
+        return os.environ[variable]
+    return configured().get(name, DEFAULTS[name])
+
+
+def unknown_keys() -> list[str]:
+    """Return the keys of `EVENTSOURCING` that are no setting of the app (typos, old names)."""
+    return sorted(set(configured()) - DEFAULTS.keys())
+
+
+def poll_interval(using: str = "default") -> float:
+    """Return how long a follower sleeps between polls of database `using`."""
+    from django.db import connections
+
+    return get("POLL_INTERVAL") or POLL_INTERVALS.get(
+        connections[using].vendor, POLL_INTERVAL_WITHOUT_NOTIFY
+    )

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from django.db import connections, transaction
 from django.db.models.fields import AutoFieldMixin
 
+from eventsourcing_app import conf
 from eventsourcing_app.core.records import START, Position, StoredEvent
 from eventsourcing_app.core.store import EventStore
 from eventsourcing_app.following import checkpoints
@@ -41,12 +42,13 @@ def rebuild(
     store: EventStore,
     *,
     using: str = "default",
-    batch_size: int = 1000,
+    batch_size: int | None = None,
     verify: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> RebuildReport:
     """Replay the log into `projection`; with `verify`, compare and roll back instead."""
     report = RebuildReport(projection.name)
+    batch_size = batch_size or conf.get("REBUILD_BATCH_SIZE")
     connection = connections[using]
     with transaction.atomic(using=using):
         if projection.inline:

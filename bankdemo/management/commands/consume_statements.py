@@ -3,7 +3,6 @@
 import signal
 import threading
 
-from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from bankdemo.consumers import consume
@@ -22,7 +21,7 @@ class Command(BaseCommand):
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
         config = {
-            "bootstrap.servers": bootstrap or settings.KAFKA_BOOTSTRAP_SERVERS,
+            "bootstrap.servers": bootstrap or conf.get("KAFKA_BOOTSTRAP_SERVERS"),
             "group.id": group,
             "session.timeout.ms": 6000,
         }

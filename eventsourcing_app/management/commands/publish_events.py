@@ -1,16 +1,13 @@
 """Relay the event log to Kafka, at least once, from a checkpoint of its own."""
 
-import datetime as dt
 import os
 import signal
 import socket
 import threading
 
-from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from eventsourcing_app import conf
-from eventsourcing_app.kafka.publisher import EventPublisher
 from eventsourcing_app.wiring import get_event_store
 
 
@@ -24,12 +21,21 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--topic", default=None, help="topic (default: KAFKA_TOPIC)")
         parser.add_argument("--bootstrap", default=None, help="HOST:PORT of the brokers")
-        parser.add_argument("--batch-size", type=int, default=500, help="events per batch")
+        parser.add_argument(
+            "--batch-size", type=int, default=None, help="events per batch (PROJECTION_BATCH_SIZE)"
+        )
         parser.add_argument("--once", action="store_true", help="catch up, then exit")
         parser.add_argument("--database", default="default", help="database alias")
 
     def handle(self, *args, topic, bootstrap, batch_size, once, database, **options):
-        bootstrap = bootstrap or getattr(settings, "KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+        try:
+            from eventsourcing_app.kafka.publisher import EventPublisher
+        except ImportError as missing:
+            raise CommandError(
+                f"publish_events needs the Kafka client ({missing}): "
+                "pip install 'django-event-store[kafka]'"
+            ) from None
+        bootstrap = bootstrap or conf.get("KAFKA_BOOTSTRAP_SERVERS")
         publisher = EventPublisher(
             get_event_store(database),
             {"bootstrap.servers": bootstrap, **conf.get("KAFKA_PRODUCER")},
@@ -37,7 +43,6 @@ class Command(BaseCommand):
             public_names=conf.get("PUBLIC_EVENT_TYPES"),
             using=database,
             batch_size=batch_size,
-            lease=dt.timedelta(seconds=conf.get("LEASE_SECONDS")),
             owner=f"{socket.gethostname()}:{os.getpid()}",
         )
         if once:

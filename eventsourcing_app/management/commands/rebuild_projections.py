@@ -3,6 +3,7 @@
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from eventsourcing_app import conf
 from eventsourcing_app.core.records import START
 from eventsourcing_app.projections import HandlerFailed, registry
 from eventsourcing_app.projections.rebuild import rebuild
@@ -19,7 +20,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("names", nargs="*", metavar="NAME", help="projections (default: all)")
-        parser.add_argument("--batch-size", type=int, default=1000, help="events per batch")
+        parser.add_argument(
+            "--batch-size", type=int, default=None, help="events per batch (REBUILD_BATCH_SIZE)"
+        )
         parser.add_argument(
             "--verify", action="store_true", help="compare a replay with the live read model"
         )
@@ -38,6 +41,8 @@ class Command(BaseCommand):
                 "its checkpoint only moves forward"
             )
         projections = [p for p in projections if p.replayable]
+        if batch_size is None:
+            batch_size = conf.get("REBUILD_BATCH_SIZE")
         if batch_size < 1:
             raise CommandError("--batch-size must be 1 or more")
         store = get_event_store(database)

@@ -1,15 +1,12 @@
 """Run async projections: follow the log from each checkpoint until stopped."""
 
-import datetime as dt
 import signal
 import threading
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connections
 
-from eventsourcing_app import conf
-from eventsourcing_app.following.follower import ProjectionWorker
 from eventsourcing_app.projections import registry
+from eventsourcing_app.projections.worker import ProjectionWorker
 from eventsourcing_app.wiring import get_event_store
 
 
@@ -22,8 +19,15 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("names", nargs="*", metavar="NAME", help="projections (default: all)")
-        parser.add_argument("--batch-size", type=int, default=None, help="events per batch")
-        parser.add_argument("--poll-interval", type=float, default=None, help="seconds")
+        parser.add_argument(
+            "--batch-size",
+            type=int,
+            default=None,
+            help="events per batch (PROJECTION_BATCH_SIZE)",
+        )
+        parser.add_argument(
+            "--poll-interval", type=float, default=None, help="seconds (POLL_INTERVAL)"
+        )
         parser.add_argument(
             "--once", action="store_true", help="catch up once, then exit (for cron and tests)"
         )
@@ -36,17 +40,12 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         if not projections:
             raise CommandError("no async projections to run (inline ones update with appends)")
-        vendor = connections[database].vendor
         worker = ProjectionWorker(
             projections,
             get_event_store(database),
             using=database,
-            batch_size=batch_size or conf.get("PROJECTION_BATCH_SIZE"),
-            poll_interval=poll_interval
-            or conf.get("POLL_INTERVAL")
-            or (5.0 if vendor == "postgresql" else 0.5),
-            lease=dt.timedelta(seconds=conf.get("LEASE_SECONDS")),
-            retry_failed_after=dt.timedelta(seconds=conf.get("RETRY_FAILED_SECONDS")),
+            batch_size=batch_size,
+            poll_interval=poll_interval,
         )
         if once:
             read = worker.run_once()

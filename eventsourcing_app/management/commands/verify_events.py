@@ -5,8 +5,8 @@ import uuid
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from eventsourcing_app.backends.base import DjangoRecorder
 from eventsourcing_app.core.verification import verify_chains
+from eventsourcing_app.wiring import get_recorder
 
 
 class Command(BaseCommand):
@@ -23,7 +23,7 @@ class Command(BaseCommand):
         parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
     def handle(self, *args, aggregate=None, database="default", no_progress=False, **options):
-        recorder = DjangoRecorder(database)
+        recorder = get_recorder(database)
         total = recorder.count(aggregate)
         with tqdm(total=total, unit="event", desc="verifying", disable=no_progress or None) as bar:
             report = verify_chains(recorder, aggregate_id=aggregate, progress=bar.update)
