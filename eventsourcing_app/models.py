@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from django.db import models
 
+from eventsourcing_app.core.errors import AppendOnlyError
 from eventsourcing_app.core.records import Position
-
-
-class AppendOnlyError(Exception):
-    """Refuse a change to a stored event: the log is append-only."""
 
 
 class CurrentTransactionId(models.Func):
@@ -118,6 +115,11 @@ class Event(models.Model):
 
     def delete(self, *args, **kwargs):
         raise AppendOnlyError(f"event {self.pk} cannot be deleted: events are append-only")
+
+    @property
+    def position(self) -> Position:
+        """The event's place in the global log, in the order `read_log` gives."""
+        return Position(self.transaction_id, self.id)
 
 
 class Snapshot(models.Model):

@@ -1,8 +1,11 @@
-"""Errors the event store raises; none of them depends on Django."""
+"""Every error class of the app, in one place; none of them depends on Django."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from eventsourcing_app.core.records import StoredEvent
 
 
 class EventStoreError(Exception):
@@ -61,3 +64,33 @@ class AggregateNotFound(DomainError, LookupError):
 
 class RegistrationError(DomainError):
     """An event type, aggregate type or upcaster was declared twice or wrongly."""
+
+
+class AppendOnlyError(EventStoreError):
+    """Refuse a change to a stored event: the log is append-only."""
+
+
+class HandlerFailed(EventStoreError):
+    """A projection's handler raised; carries the event it failed on."""
+
+    def __init__(self, projection: str, event: StoredEvent, error: Exception) -> None:
+        self.projection = projection
+        self.event = event
+        self.error = error
+        super().__init__(
+            f"projection {projection} failed on event {event.id} at position {event.position} "
+            f"({event.event_type} v{event.version} of {event.aggregate_id}): "
+            f"{type(error).__name__}: {error}"
+        )
+
+
+class OwnershipLost(EventStoreError):
+    """Another follower took the checkpoint over."""
+
+
+class BatchFailed(EventStoreError):
+    """A follower's batch failed; the checkpoint records the event and the error, and stays."""
+
+
+class DeliveryFailed(EventStoreError):
+    """The broker did not confirm every message of a batch; the checkpoint stays."""

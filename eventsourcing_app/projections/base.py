@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 from django.db import models
 
+from eventsourcing_app.core.errors import HandlerFailed
 from eventsourcing_app.core.mapper import EventMapper
 from eventsourcing_app.core.records import Position, StoredEvent
 
@@ -188,20 +189,6 @@ class Projection:
         """Empty the read model (one DELETE per table; readers keep the old rows until commit)."""
         for model in reversed(self.tables):
             model.objects.using(using).all().delete()
-
-
-class HandlerFailed(Exception):
-    """A projection's handler raised; carries the event it failed on."""
-
-    def __init__(self, projection: str, event: StoredEvent, error: Exception) -> None:
-        self.projection = projection
-        self.event = event
-        self.error = error
-        super().__init__(
-            f"projection {projection} failed on event {event.id} at position {event.position} "
-            f"({event.event_type} v{event.version} of {event.aggregate_id}): "
-            f"{type(error).__name__}: {error}"
-        )
 
 
 class ProjectionRegistry:

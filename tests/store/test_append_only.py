@@ -3,8 +3,9 @@
 import pytest
 from django.db import DatabaseError, connection, transaction
 
+from eventsourcing_app.core.errors import AppendOnlyError
 from eventsourcing_app.core.records import NO_STREAM
-from eventsourcing_app.models import AppendOnlyError, Event, Snapshot
+from eventsourcing_app.models import Event, Snapshot
 from eventsourcing_app.wiring import get_event_store
 from tests.helpers import deposits, new_id, on_postgresql, requires_postgresql
 
