@@ -6,10 +6,10 @@ import uuid
 import pytest
 from django.db.backends.signals import connection_created
 
-from eventsourcing_app.backends.base import DjangoRecorder
 from eventsourcing_app.backends.snapshots import DjangoSnapshotStore
 from eventsourcing_app.core.memory import InMemoryRecorder, InMemorySnapshotStore
 from eventsourcing_app.core.store import EventStore
+from eventsourcing_app.wiring import get_recorder
 from tests.broker import Broker, tansu_binary
 from tests.helpers import on_postgresql
 
@@ -47,7 +47,7 @@ def recorder(request):
     """Each recorder the store runs on: the contract suite passes on all of them."""
     if request.param == "memory":
         return InMemoryRecorder()
-    return DjangoRecorder()
+    return get_recorder()
 
 
 @pytest.fixture

@@ -9,13 +9,14 @@ from __future__ import annotations
 import threading
 import uuid
 
+from eventsourcing_app.conf import DEFAULTS
 from eventsourcing_app.core.records import StreamHead
 
 
 class StreamHeads:
     """A bounded, thread-safe map from aggregate id to its stream's last event."""
 
-    def __init__(self, size: int = 10000) -> None:
+    def __init__(self, size: int = DEFAULTS["STREAM_HEAD_CACHE_SIZE"]) -> None:
         self.size = size
         self._heads: dict[uuid.UUID, StreamHead] = {}
         self._lock = threading.Lock()

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Callable, Container, Iterator, Mapping, Sequence
 from typing import Any
 
+from eventsourcing_app.conf import DEFAULTS
 from eventsourcing_app.core.context import current_metadata
 from eventsourcing_app.core.errors import (
     ConcurrencyError,
@@ -55,9 +56,10 @@ class EventStore:
         event_types: Container[str] | None = None,
         metadata: Callable[[], dict[str, Any]] = current_metadata,
         clock: Callable[[], dt.datetime] = utc_now,
-        read_batch_size: int = 1000,
-        any_version_retries: int = 5,
+        read_batch_size: int = DEFAULTS["READ_BATCH_SIZE"],
+        any_version_retries: int = DEFAULTS["ANY_VERSION_RETRIES"],
         heads: StreamHeads | None = None,
+        after_append: Callable[[list[StoredEvent]], None] | None = None,
     ) -> None:
         self.recorder = recorder
         self.event_types = event_types
@@ -66,6 +68,10 @@ class EventStore:
         self.read_batch_size = read_batch_size
         self.any_version_retries = any_version_retries
         self.heads = heads if heads is not None else StreamHeads()
+        # Called inside the append's transaction with the stored events, on every recorder:
+        # the app's wiring sends `events_appended` from here, so that inline projections run
+        # the same way on every backend. An exception rolls the append back.
+        self.after_append = after_append
 
     def append(
         self,
@@ -215,6 +221,8 @@ class EventStore:
                 )
                 previous_hash = digest
             stored = self.recorder.insert(records)
+            if self.after_append is not None:
+                self.after_append(stored)
             self.heads.remember(aggregate_id, StreamHead(aggregate_type, version, digest))
             return stored
 

@@ -7,9 +7,9 @@ from django.contrib.auth import authenticate
 from django.core.management import call_command
 
 from bankdemo.models import AccountBalance, DailyTotal, TransferStatus
-from eventsourcing_app.backends.base import DjangoRecorder
 from eventsourcing_app.core.verification import verify_chains
 from eventsourcing_app.models import Event
+from eventsourcing_app.wiring import get_recorder
 
 pytestmark = pytest.mark.usefixtures("log_db")
 
@@ -31,7 +31,7 @@ def test_seed_bank_builds_a_browsable_history_once(settings):
     assert deposits.filter(metadata__imported=True).exists()
     assert TransferStatus.objects.filter(status__in=["completed", "failed"]).count() == 2
     assert DailyTotal.objects.exists()
-    assert verify_chains(DjangoRecorder()).intact
+    assert verify_chains(get_recorder()).intact
     events = Event.objects.count()
     assert "already seeded" in seed(accounts=4, events=120, transfers=2)
     assert Event.objects.count() == events

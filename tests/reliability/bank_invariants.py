@@ -21,9 +21,9 @@ from django.db import connection
 
 from bankdemo import services
 from bankdemo.models import AccountBalance, LedgerEntry, TransferStatus
-from eventsourcing_app.backends.base import DjangoRecorder
 from eventsourcing_app.core.verification import verify_chains
 from eventsourcing_app.models import Event
+from eventsourcing_app.wiring import get_recorder
 
 EVENT_OF_COMMAND = {
     "deposit": "bank.MoneyDeposited",
@@ -136,7 +136,7 @@ def check_streams() -> None:
         f"{len(behind)} events come before their predecessor in the log's (transaction, id) "
         f"order, so projections and replays fold them out of order: {behind[:5]}"
     )
-    report = verify_chains(DjangoRecorder())
+    report = verify_chains(get_recorder())
     assert report.intact, [str(chain_break) for chain_break in report.breaks[:10]]
     assert report.events_checked == Event.objects.count()
 

@@ -6,7 +6,7 @@ import psycopg
 import pytest
 from django.db import connection, transaction
 
-from eventsourcing_app.backends.base import NOTIFY_CHANNEL
+from eventsourcing_app.backends.postgresql import NOTIFY_CHANNEL
 from eventsourcing_app.core.records import NO_STREAM
 from eventsourcing_app.wiring import get_event_store
 from tests.helpers import deposits, new_id, requires_postgresql

@@ -1,0 +1,205 @@
+"""The PostgreSQL recorder: appends in one prepared statement, a log that never skips, NOTIFY.
+
+On PostgreSQL the statements go straight to psycopg with server-side binding, so the server
+prepares them once per connection, and an append of any size is one
+`INSERT ... SELECT FROM json_to_recordset(...)`. Ids are handed out before commit, so each event
+records its writing transaction and the log is read in (transaction, id) order, only below the
+oldest transaction still open. Followers sleep on LISTEN and are woken by a NOTIFY sent once an
+append has committed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+
+import psycopg
+from django.db import IntegrityError, connections, transaction
+
+from eventsourcing_app import conf
+from eventsourcing_app.backends.base import (
+    INSERT_INTO,
+    PREDECESSOR_CHECK,
+    UNIQUE_CONSTRAINT,
+    DjangoRecorder,
+    dumps,
+)
+from eventsourcing_app.core.hashchain import json_name
+from eventsourcing_app.core.records import EventRecord, Position, StoredEvent
+
+logger = logging.getLogger("eventsourcing.following")
+NEVER_AUTOMATICALLY = 2**31 - 1
+NOTIFY_CHANNEL = "eventsourcing_events"  # log followers LISTEN on it
+# All rows travel as one JSON document that the server unpacks, so the statement is the same for
+# any number of events (prepared once) and nothing is escaped twice on the client.
+# `transaction_id` orders the log. A transaction's id is taken at its first write, so one that
+# wrote elsewhere first (a saga's batch) can append to a stream after a younger transaction did:
+# the new events take the predecessor's transaction id when it is the larger, so that a stream's
+# events always come in version order. Still never below the writer's own id, so a reader bounded
+# by the oldest running transaction cannot pass them before they commit.
+POSTGRESQL_INSERT = (
+    INSERT_INTO.replace("previous_hash)", "previous_hash, transaction_id)")
+    + "SELECT %s::uuid, %s::varchar, e.event_type, e.version, e.schema_version, e.event_data, "
+    "e.metadata, %s::timestamptz, e.hash, e.previous_hash, greatest("
+    "(pg_current_xact_id()::text)::bigint, (SELECT transaction_id FROM {table} "
+    "WHERE aggregate_id = %s::uuid AND version = %s::int)) "
+    "FROM json_to_recordset(%s::json) AS e(event_type varchar, version int, "
+    "schema_version smallint, event_data jsonb, metadata jsonb, hash varchar, "
+    "previous_hash varchar) "
+    + PREDECESSOR_CHECK.format(
+        genesis="%s::boolean",
+        table="{table}",
+        param_uuid="%s::uuid",
+        param_int="%s::int",
+        param="%s::varchar",
+    )
+    + " RETURNING version, id, transaction_id"
+)
+
+# Rows of transactions still open may carry smaller ids than rows already visible: read only
+# below the oldest transaction still in progress, so that no row can ever appear behind a
+# reader. Transactions seen running in *other* databases of the server cannot write here and
+# do not hold readers back (when this role may see them; otherwise they count, to be safe).
+# A reader that holds a transaction id itself (a worker's batch, from its checkpoint's row lock)
+# reads below that id too: what it appends then comes after all it read, never behind the
+# checkpoint it moves (its own id is not in its snapshot's list of running transactions).
+POSTGRESQL_LOG_BOUND = """ AND transaction_id < (
+    SELECT least(
+        (pg_current_xact_id_if_assigned()::text)::bigint,
+        coalesce(
+            min((running::text)::bigint),
+            (pg_snapshot_xmax(pg_current_snapshot())::text)::bigint
+        )
+    )
+    FROM pg_snapshot_xip(pg_current_snapshot()) AS running
+    WHERE (running::text)::bigint %% 4294967296 NOT IN (
+        SELECT (backend_xid::text)::bigint FROM pg_stat_activity
+        WHERE backend_xid IS NOT NULL AND datname <> current_database()
+    )
+)"""
+
+
+class PostgreSQLRecorder(DjangoRecorder):
+    """Record events in PostgreSQL, with a log bound that never lets a reader skip an event."""
+
+    vendor = "postgresql"
+    log_bound = POSTGRESQL_LOG_BOUND
+
+    def lock_stream(self, aggregate_id: uuid.UUID) -> None:
+        key = (aggregate_id.int >> 64) - (1 << 63)  # a signed 64-bit advisory lock key
+        self._fetch("SELECT pg_advisory_xact_lock(%s)", [key])
+
+    def insert(self, records: Sequence[EventRecord]) -> list[StoredEvent]:
+        stored = super().insert(records)
+        transaction.on_commit(self._notify, using=self.using, robust=True)
+        return stored
+
+    def _notify(self) -> None:
+        """Wake listening followers, in a transaction of its own once the append has committed.
+
+        Inside the append's transaction, the NOTIFY would hold PostgreSQL's notification lock
+        through the commit's flush to disk, and concurrent appends would commit one at a time.
+        If this is lost (the connection dropped just after the commit), followers still find
+        the events on their next poll.
+        """
+        self._fetch("SELECT pg_notify(%s, '')", [NOTIFY_CHANNEL])
+
+    def _insert_statement(self, records: Sequence[EventRecord]) -> tuple[str, list]:
+        first = records[0]
+        dumped: dict[int, str] = {}  # records of one append usually share one metadata dict
+
+        def metadata(record: EventRecord) -> str:
+            key = id(record.metadata)
+            if key not in dumped:
+                dumped[key] = dumps(record.metadata)
+            return dumped[key]
+
+        rows = ",".join(
+            f'{{"event_type":{json_name(r.event_type)},"version":{r.version},'
+            f'"schema_version":{r.schema_version},"event_data":{dumps(r.data)},'
+            f'"metadata":{metadata(r)},"hash":"{r.hash}","previous_hash":"{r.previous_hash}"}}'
+            for r in records
+        )
+        params = [
+            first.aggregate_id,
+            first.aggregate_type,
+            first.created_at,
+            first.aggregate_id,  # the predecessor, whose transaction id the new events may take
+            first.version - 1,
+            f"[{rows}]",
+        ]
+        return POSTGRESQL_INSERT.format(table=self.table), params
+
+    def read_log(self, after: Position, limit: int, *, holdback: bool = True) -> list[StoredEvent]:
+        condition = "(transaction_id, id) > (%s, %s)"
+        if holdback:
+            condition += POSTGRESQL_LOG_BOUND
+        return self._select(condition, "transaction_id, id", [after.transaction, after.id, limit])
+
+    def _fetch(self, sql: str, params: list, *, prepare: bool = False) -> list[tuple]:
+        connection = self.connection
+        connection.ensure_connection()
+        raw = connection.connection
+        prepare = prepare and conf.get("PREPARE_STATEMENTS")
+        if prepare and raw.prepare_threshold is None:
+            # Django turns psycopg's preparing off; allow it, yet prepare only what asks for it.
+            raw.prepare_threshold = NEVER_AUTOMATICALLY
+        with connection.wrap_database_errors, psycopg.Cursor(raw) as cursor:
+            # Binary results: timestamps, UUIDs and JSONB decode in C, not from text.
+            cursor.execute(sql, params, prepare=prepare or None, binary=True)
+            return cursor.fetchall()
+
+    def _is_version_conflict(self, exc: IntegrityError) -> bool:
+        diag = getattr(exc.__cause__, "diag", None)
+        return diag is not None and diag.constraint_name == UNIQUE_CONSTRAINT
+
+    @classmethod
+    def log_waiter(cls, using: str, poll_interval: float) -> NotifyWaiter:
+        return NotifyWaiter(using, poll_interval)
+
+
+class NotifyWaiter:
+    """Sleep until events are appended: woken by NOTIFY, or by the poll interval (when the
+    LISTEN connection was lost; it is reopened on the next wait)."""
+
+    def __init__(self, using: str, poll_interval: float) -> None:
+        self.using = using
+        self.poll_interval = poll_interval
+        self._listener: psycopg.Connection | None = None
+
+    def wait(self, stop: threading.Event, timeout: float | None = None) -> None:
+        deadline = time.monotonic() + (self.poll_interval if timeout is None else timeout)
+        listener = self._listen()
+        while not stop.is_set() and (remaining := deadline - time.monotonic()) > 0:
+            step = min(remaining, 0.5)
+            if listener is None:
+                stop.wait(step)
+                continue
+            try:
+                if any(True for _ in listener.notifies(timeout=step, stop_after=1)):
+                    return
+            except psycopg.Error as exc:
+                logger.warning("lost the NOTIFY connection, will reconnect: %s", exc)
+                self.close()
+                listener = None
+
+    def close(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+
+    def _listen(self) -> psycopg.Connection | None:
+        if self._listener is None:
+            try:
+                params = connections[self.using].get_connection_params()
+                for key in ("cursor_factory", "context", "prepare_threshold"):
+                    params.pop(key, None)
+                self._listener = psycopg.connect(**params, autocommit=True)
+                self._listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
+            except psycopg.Error as exc:
+                logger.warning("cannot LISTEN for new events, polling instead: %s", exc)
+                self._listener = None
+        return self._listener
