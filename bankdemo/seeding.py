@@ -15,8 +15,8 @@ from bankdemo import services
 from bankdemo.domain import BankAccount
 from eventsourcing_app.core.context import metadata_context
 from eventsourcing_app.core.records import NewEvent
-from eventsourcing_app.following.follower import ProjectionWorker
 from eventsourcing_app.projections import registry
+from eventsourcing_app.projections.worker import ProjectionWorker
 from eventsourcing_app.wiring import get_event_store
 
 OWNERS = [

@@ -10,8 +10,8 @@ from eventsourcing_app.core.errors import ConcurrencyError
 from eventsourcing_app.core.records import StoredEvent
 from eventsourcing_app.core.repository import Repository
 from eventsourcing_app.domain import AggregateNotFound
-from eventsourcing_app.following.follower import ProjectionWorker
 from eventsourcing_app.projections import registry
+from eventsourcing_app.projections.worker import ProjectionWorker
 from eventsourcing_app.wiring import get_event_store, get_repository
 
 Result = tuple[BankAccount, list[StoredEvent]]

@@ -46,6 +46,16 @@ def lock(name: str, using: str) -> ProjectionCheckpoint:
     return ProjectionCheckpoint.objects.using(using).select_for_update().get(name=name)
 
 
+def position(name: str, using: str) -> Position:
+    """Return where the checkpoint stands (read without a lock)."""
+    row = (
+        ProjectionCheckpoint.objects.using(using)
+        .filter(name=name)
+        .values_list("position_transaction", "position_id")
+    )
+    return Position(*row.get())
+
+
 def advance(name: str, position: Position, using: str) -> None:
     """Move the checkpoint (inside the transaction that changed the read model)."""
     ProjectionCheckpoint.objects.using(using).filter(name=name).update(

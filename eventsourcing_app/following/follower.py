@@ -1,9 +1,13 @@
-"""The catch-up worker: follow the log from each projection's checkpoint, in batches.
+"""The checkpointed log follower: the one loop that projection workers and the Kafka relay share.
 
-Each batch is one transaction: lock the checkpoint row, read the events after it, apply them,
-flush the read model, move the checkpoint. A crash anywhere rolls the whole batch back, so no
-event is applied twice or lost. Ownership is a lease on the checkpoint row; the batch checks
-it under the lock, so a worker that lost its lease cannot write.
+For each sink: claim its checkpoint (a lease), read a batch of the log after it, hand the batch
+to the sink, check the lease is still ours, then move the checkpoint or record the failure; when
+nothing is left, wait for new events; back off while the database is away; release on stop.
+
+Sinks differ in one thing besides their handler: when the checkpoint moves. A read model moves
+it in the same transaction as its writes (`checkpoint_in_transaction`), so a crash never applies
+an event twice or loses one; a broker moves it after the sink confirmed the batch, so a crash
+re-sends at most that batch.
 """
 
 from __future__ import annotations
@@ -16,216 +20,212 @@ import threading
 import time
 import traceback
 import uuid
+from collections.abc import Sequence
+from typing import Protocol
 
-import psycopg
-from django.db import DatabaseError, connections, transaction
+from django.db import Error as DatabaseError
+from django.db import connections, transaction
 from django.utils import timezone
 
-from eventsourcing_app.backends.base import NOTIFY_CHANNEL
+from eventsourcing_app import conf
+from eventsourcing_app.core.errors import BatchFailed, HandlerFailed, OwnershipLost
+from eventsourcing_app.core.records import StoredEvent
 from eventsourcing_app.core.store import EventStore
 from eventsourcing_app.following import checkpoints
 from eventsourcing_app.models import ProjectionCheckpoint
-from eventsourcing_app.projections import Batch, HandlerFailed, Projection
 
-logger = logging.getLogger("eventsourcing.projections")
-
-
-class OwnershipLost(Exception):
-    """Another worker took the projection over."""
+logger = logging.getLogger("eventsourcing.following")
+MAX_BACKOFF = 30.0
 
 
-class ProjectionFailed(Exception):
-    """A batch failed; the checkpoint records the event and the error."""
+class Sink(Protocol):
+    """Where a follower delivers the log: a read model, a broker, a ledger."""
+
+    name: str  # the checkpoint's name
+    checkpoint_in_transaction: bool  # True: with the sink's writes; False: after it confirmed
+    logger: logging.Logger  # where the follower reports the sink's failures
+
+    def handle(self, events: Sequence[StoredEvent]) -> None:
+        """Deliver a batch; raise to refuse it."""
+
+    def delivered(self, events: Sequence[StoredEvent], milliseconds: float) -> None:
+        """Log a batch that was delivered and checkpointed."""
+
+    def retry_delay(self, failures: int) -> float:
+        """Return the seconds to wait before retrying after `failures` failed batches in a row."""
+
+    def close(self) -> None:
+        """Finish what is in flight (the follower is stopping)."""
 
 
-class ProjectionRunner:
-    """Apply one projection's next batch of events, exactly once."""
-
-    def __init__(
-        self, projection: Projection, store: EventStore, *, using: str, owner: str, batch_size: int
-    ) -> None:
-        self.projection = projection
-        self.store = store
-        self.using = using
-        self.owner = owner
-        self.batch_size = batch_size
-
-    def run_batch(self) -> int:
-        """Apply the events after the checkpoint (up to a batch); return how many were read."""
-        name = self.projection.name
-        events = []
-        started = time.perf_counter()
-        try:
-            with transaction.atomic(using=self.using):
-                checkpoint = checkpoints.lock(name, self.using)
-                if checkpoint.owner != self.owner:
-                    raise OwnershipLost(f"{name} is now run by {checkpoint.owner or 'nobody'}")
-                events = list(self.store.read_log(checkpoint.position, limit=self.batch_size))
-                if not events:
-                    return 0
-                batch = Batch(self.using)
-                self.projection.apply(events, batch)
-                batch.flush()
-                checkpoints.advance(name, events[-1].position, self.using)
-        except (OwnershipLost, ProjectionFailed):
-            raise
-        except Exception as exc:
-            failed_on = (
-                exc.event if isinstance(exc, HandlerFailed) else (events[0] if events else None)
-            )
-            error = "".join(traceback.format_exception_only(exc)).strip()
-            checkpoints.fail(name, failed_on, error, self.using)
-            logger.error("projection %s stopped: %s", name, error)
-            raise ProjectionFailed(error) from exc
-        logger.info(
-            "projection %s applied %d events up to %s in %.1f ms",
-            name,
-            len(events),
-            events[-1].position,
-            (time.perf_counter() - started) * 1000,
-        )
-        return len(events)
+def default_owner() -> str:
+    """Return an owner name that tells operators which process holds a lease."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-class ProjectionWorker:
-    """Run async projections until told to stop, waking on new events."""
+class LogFollower:
+    """Follow the log for a set of sinks, each from a checkpoint of its own."""
 
     def __init__(
         self,
-        projections: list[Projection],
+        sinks: Sequence[Sink],
         store: EventStore,
         *,
         using: str = "default",
-        batch_size: int = 500,
-        poll_interval: float = 5.0,
-        lease: dt.timedelta = dt.timedelta(seconds=30),
-        retry_failed_after: dt.timedelta = dt.timedelta(seconds=60),
         owner: str | None = None,
+        batch_size: int | None = None,
+        poll_interval: float | None = None,
+        lease: dt.timedelta | None = None,
     ) -> None:
-        self.using = using
+        self.sinks = list(sinks)
         self.store = store
-        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self.poll_interval = poll_interval
-        self.lease = lease
-        self.retry_failed_after = retry_failed_after
-        self.runners = [
-            ProjectionRunner(p, store, using=using, owner=self.owner, batch_size=batch_size)
-            for p in projections
-            if not p.inline
-        ]
+        self.using = using
+        self.owner = owner or default_owner()
+        self.batch_size = batch_size or conf.get("PROJECTION_BATCH_SIZE")
+        self.poll_interval = poll_interval or conf.poll_interval(using)
+        self.lease = lease if lease is not None else dt.timedelta(seconds=conf.get("LEASE_SECONDS"))
+        self._failures = {sink.name: 0 for sink in self.sinks}
         self._started_at = timezone.now()
         self._ensured = False
 
     @property
     def names(self) -> list[str]:
-        return [runner.projection.name for runner in self.runners]
+        return [sink.name for sink in self.sinks]
+
+    def follow_batch(self, sink: Sink) -> int:
+        """Claim `sink`'s checkpoint and deliver the next batch; return how many events it had.
+
+        Return 0 when caught up or when another follower's lease is fresh. Raise `BatchFailed`
+        (the checkpoint records the error) or `OwnershipLost` (the lease was taken over).
+        """
+        self._ensure()
+        if checkpoints.claim(sink.name, self.owner, self.lease, self.using) is None:
+            return 0
+        return self.deliver(sink)
+
+    def run_once(self, stop: threading.Event | None = None) -> int:
+        """Bring every sink this follower may own up to date; return the events read.
+
+        A sink that fails or whose lease another follower holds is skipped; the rest go on.
+        """
+        self._ensure()
+        total = 0
+        for sink in self.sinks:
+            if stop is not None and stop.is_set():
+                break
+            checkpoint = checkpoints.claim(sink.name, self.owner, self.lease, self.using)
+            if checkpoint is None or not self._due(sink, checkpoint):
+                continue
+            try:
+                while read := self.deliver(sink):
+                    total += read
+                    if read < self.batch_size or (stop is not None and stop.is_set()):
+                        break
+            except (BatchFailed, OwnershipLost) as exc:
+                sink.logger.warning("%s: %s", sink.name, exc)
+        return total
 
     def run(self, stop: threading.Event) -> None:
-        """Follow the log until `stop` is set; then release every projection.
+        """Follow the log until `stop` is set; then release every checkpoint.
 
-        A database that goes away is waited for, not fatal: the worker logs, reconnects and
-        carries on from the checkpoints.
+        A database that goes away is waited for with a growing back-off, not fatal: the
+        follower logs, reconnects and carries on from the checkpoints.
         """
-        waiter = LogWaiter(self.using, self.poll_interval)
-        logger.info("worker %s runs %s", self.owner, ", ".join(self.names) or "no projections")
+        from eventsourcing_app.wiring import log_waiter
+
+        waiter = log_waiter(self.using, self.poll_interval)
+        backoff = min(1.0, self.poll_interval)
+        logger.info("%s follows the log for %s", self.owner, ", ".join(self.names) or "nothing")
         try:
             while not stop.is_set():
                 try:
                     read = self.run_once(stop)
-                except (DatabaseError, psycopg.Error) as exc:
-                    logger.warning(
-                        "database error, retrying in %.1f s: %s", self.poll_interval, exc
-                    )
+                except DatabaseError as exc:
+                    logger.warning("database error, retrying in %.1f s: %s", backoff, exc)
                     waiter.close()
                     connections[self.using].close()
-                    stop.wait(self.poll_interval)
+                    stop.wait(backoff)
+                    backoff = min(backoff * 2, MAX_BACKOFF)
                     continue
+                backoff = min(1.0, self.poll_interval)
                 if read == 0:
-                    waiter.wait(stop)
+                    waiter.wait(stop, self._next_wait())
         finally:
+            for sink in self.sinks:
+                sink.close()
             try:
                 for name in self.names:
                     checkpoints.release(name, self.owner, self.using)
             except DatabaseError as exc:
-                logger.warning("could not release projections (leases will expire): %s", exc)
+                logger.warning("could not release %s (leases will expire): %s", self.names, exc)
             waiter.close()
             connections[self.using].close()
-            logger.info("worker %s stopped", self.owner)
+            logger.info("%s stopped", self.owner)
 
-    def run_once(self, stop: threading.Event | None = None) -> int:
-        """Bring every projection this worker owns up to date; return the events read."""
+    def deliver(self, sink: Sink) -> int:
+        """Deliver the batch after `sink`'s checkpoint, provided this follower owns it.
+
+        Return how many events the batch had (0: caught up). Raise `OwnershipLost` when another
+        follower holds the checkpoint now, and `BatchFailed` when the sink refused the batch.
+        """
+        events: list[StoredEvent] = []
+        started = time.perf_counter()
+        try:
+            if sink.checkpoint_in_transaction:
+                with transaction.atomic(using=self.using):
+                    position = self._owned(sink).position
+                    events = list(self.store.read_log(position, limit=self.batch_size))
+                    if not events:
+                        return 0
+                    sink.handle(events)
+                    checkpoints.advance(sink.name, events[-1].position, self.using)
+            else:
+                position = checkpoints.position(sink.name, self.using)
+                events = list(self.store.read_log(position, limit=self.batch_size))
+                if not events:
+                    return 0
+                sink.handle(events)
+                with transaction.atomic(using=self.using):
+                    self._owned(sink)
+                    checkpoints.advance(sink.name, events[-1].position, self.using)
+        except OwnershipLost:
+            raise
+        except Exception as exc:
+            self._failures[sink.name] += 1
+            failed_on = exc.event if isinstance(exc, HandlerFailed) else (events or [None])[0]
+            error = "".join(traceback.format_exception_only(exc)).strip()
+            checkpoints.fail(sink.name, failed_on, error, self.using)
+            sink.logger.error("%s stopped: %s", sink.name, error)
+            raise BatchFailed(error) from exc
+        self._failures[sink.name] = 0
+        sink.delivered(events, (time.perf_counter() - started) * 1000)
+        return len(events)
+
+    def _owned(self, sink: Sink) -> ProjectionCheckpoint:
+        checkpoint = checkpoints.lock(sink.name, self.using)
+        if checkpoint.owner != self.owner:
+            raise OwnershipLost(f"{sink.name} is now run by {checkpoint.owner or 'nobody'}")
+        return checkpoint
+
+    def _ensure(self) -> None:
         if not self._ensured:
             checkpoints.ensure(self.names, self.using)
             self._ensured = True
-        total = 0
-        for runner in self.runners:
-            if stop is not None and stop.is_set():
-                break
-            checkpoint = checkpoints.claim(
-                runner.projection.name, self.owner, self.lease, self.using
-            )
-            if checkpoint is None or not self._due(checkpoint):
-                continue
-            try:
-                while read := runner.run_batch():
-                    total += read
-                    if read < runner.batch_size or (stop is not None and stop.is_set()):
-                        break
-            except (ProjectionFailed, OwnershipLost) as exc:
-                logger.warning("projection %s: %s", runner.projection.name, exc)
-        return total
 
-    def _due(self, checkpoint: ProjectionCheckpoint) -> bool:
-        """A failed projection is retried when this worker starts and then now and again."""
+    def _due(self, sink: Sink, checkpoint: ProjectionCheckpoint) -> bool:
+        """A failed sink is retried when this follower starts, then after its retry delay."""
         if checkpoint.status != ProjectionCheckpoint.FAILED or checkpoint.failed_at is None:
             return True
         if checkpoint.failed_at < self._started_at:
             return True
-        return timezone.now() - checkpoint.failed_at >= self.retry_failed_after
+        waited = (timezone.now() - checkpoint.failed_at).total_seconds()
+        return waited >= sink.retry_delay(self._failures[sink.name])
 
-
-class LogWaiter:
-    """Sleep until events are appended: woken by PostgreSQL's NOTIFY, or by the poll interval
-    (SQLite, or a NOTIFY connection that was lost and is reopened on the next wait)."""
-
-    def __init__(self, using: str, poll_interval: float) -> None:
-        self.using = using
-        self.poll_interval = poll_interval
-        self._listener: psycopg.Connection | None = None
-
-    def wait(self, stop: threading.Event) -> None:
-        deadline = time.monotonic() + self.poll_interval
-        listener = self._listen()
-        while not stop.is_set() and (remaining := deadline - time.monotonic()) > 0:
-            step = min(remaining, 0.5)
-            if listener is None:
-                stop.wait(step)
-                continue
-            try:
-                if any(True for _ in listener.notifies(timeout=step, stop_after=1)):
-                    return
-            except psycopg.Error as exc:
-                logger.warning("lost the NOTIFY connection, will reconnect: %s", exc)
-                self.close()
-                listener = None
-
-    def close(self) -> None:
-        if self._listener is not None:
-            self._listener.close()
-            self._listener = None
-
-    def _listen(self) -> psycopg.Connection | None:
-        connection = connections[self.using]
-        if connection.vendor != "postgresql":
-            return None
-        if self._listener is None:
-            try:
-                params = connection.get_connection_params()
-                for key in ("cursor_factory", "context", "prepare_threshold"):
-                    params.pop(key, None)
-                self._listener = psycopg.connect(**params, autocommit=True)
-                self._listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
-            except psycopg.Error as exc:
-                logger.warning("cannot LISTEN for new events, polling instead: %s", exc)
-                self._listener = None
-        return self._listener
+    def _next_wait(self) -> float:
+        """Wait for new events, but no longer than until a failed sink is due again."""
+        delays = [
+            sink.retry_delay(failures)
+            for sink in self.sinks
+            if (failures := self._failures[sink.name])
+        ]
+        return min([self.poll_interval, *delays])

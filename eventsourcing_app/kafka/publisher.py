@@ -1,41 +1,39 @@
-"""Relay the event log to Kafka: a checkpointed, at-least-once subscriber of the log.
+"""Relay the event log to Kafka: a sink of the log follower whose checkpoint moves after the
+broker confirmed a batch.
 
-Each batch: read the events after the checkpoint (in the no-skip order), produce the public
-ones keyed by aggregate id, wait until the broker confirmed every one, then move the
-checkpoint. A crash re-sends at most the unconfirmed batch; consumers de-duplicate by the
-envelope's `event_id` (or aggregate id and version).
+Each batch: the events after the checkpoint (in the no-skip order) are produced, the public ones
+keyed by aggregate id, and the checkpoint moves once the broker confirmed every one. A crash
+re-sends at most the unconfirmed batch; consumers de-duplicate by the envelope's `event_id` (or
+aggregate id and version).
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from confluent_kafka import KafkaException, Producer
-from django.db import DatabaseError, connections, transaction
+from confluent_kafka import Producer
 
+from eventsourcing_app import conf
+from eventsourcing_app.core.errors import DeliveryFailed
 from eventsourcing_app.core.mapper import EventMapper
 from eventsourcing_app.core.records import StoredEvent
 from eventsourcing_app.core.store import EventStore
-from eventsourcing_app.following import checkpoints
-from eventsourcing_app.following.follower import LogWaiter, OwnershipLost
+from eventsourcing_app.following.follower import MAX_BACKOFF, LogFollower
 
 logger = logging.getLogger("eventsourcing.publishing")
-MAX_BACKOFF = 30.0
-
-
-class DeliveryFailed(Exception):
-    """The broker did not confirm every message of a batch; the checkpoint stays."""
 
 
 class EventPublisher:
     """Publish the log's public events to one Kafka topic, from a checkpoint of its own."""
+
+    checkpoint_in_transaction = False
+    logger = logger
 
     def __init__(
         self,
@@ -45,30 +43,34 @@ class EventPublisher:
         *,
         public_names: Mapping[str, str] | None = None,
         using: str = "default",
-        batch_size: int = 500,
-        poll_interval: float = 5.0,
-        delivery_timeout: float = 15.0,
-        lease: dt.timedelta = dt.timedelta(seconds=30),
+        batch_size: int | None = None,
+        poll_interval: float | None = None,
+        delivery_timeout: float | None = None,
+        lease: dt.timedelta | None = None,
         owner: str = "publisher",
     ) -> None:
-        self.store = store
         self.topic = topic
         self.public_names = public_names
-        self.using = using
-        self.batch_size = batch_size
-        self.poll_interval = poll_interval
-        self.delivery_timeout = delivery_timeout
-        self.lease = lease
-        self.owner = owner
+        self.delivery_timeout = delivery_timeout or conf.get("KAFKA_DELIVERY_TIMEOUT")
         self.name = f"publish:{topic}"
+        self._sent = 0  # public events of the batch last handled
         self.mapper = EventMapper()
         self.producer_config = {
             "enable.idempotence": True,
             "acks": "all",
-            "message.timeout.ms": int(delivery_timeout * 1000),
+            "message.timeout.ms": int(self.delivery_timeout * 1000),
             **producer_config,
         }
         self.producer = Producer(self.producer_config)
+        self.follower = LogFollower(
+            [self],
+            store,
+            using=using,
+            owner=owner,
+            batch_size=batch_size,
+            poll_interval=poll_interval,
+            lease=lease,
+        )
 
     def public_name(self, event_type: str) -> str | None:
         if self.public_names is None:
@@ -98,15 +100,8 @@ class EventPublisher:
             separators=(",", ":"),
         ).encode()
 
-    def publish_batch(self) -> int:
-        """Publish the next batch; return how many events it covered (0: caught up)."""
-        checkpoints.ensure([self.name], self.using)
-        checkpoint = checkpoints.claim(self.name, self.owner, self.lease, self.using)
-        if checkpoint is None:
-            return 0  # another publisher holds the lease
-        events = list(self.store.read_log(checkpoint.position, limit=self.batch_size))
-        if not events:
-            return 0
+    def handle(self, events: Sequence[StoredEvent]) -> None:
+        """Produce the batch's public events and wait until the broker confirmed every one."""
         failures: list[str] = []
         sent = 0
 
@@ -135,13 +130,11 @@ class EventPublisher:
                 f"{unconfirmed} messages unconfirmed, {len(failures)} failed"
                 + (f": {failures[0]}" if failures else "")
             )
-        with transaction.atomic(using=self.using):
-            if checkpoints.lock(self.name, self.using).owner != self.owner:
-                raise OwnershipLost(f"{self.name} was taken over")
-            checkpoints.advance(self.name, events[-1].position, self.using)
+        self._sent = sent
+
+    def delivered(self, events: Sequence[StoredEvent], milliseconds: float) -> None:
         logger.info("relayed %d events to %s up to %s (%d published, the rest private)",
-                    len(events), self.topic, events[-1].position, sent)  # fmt: skip
-        return len(events)
+                    len(events), self.topic, events[-1].position, self._sent)  # fmt: skip
 
     def _produce(self, key: bytes, value: bytes, headers, callback) -> None:
         while True:
@@ -152,36 +145,24 @@ class EventPublisher:
             except BufferError:
                 self.producer.poll(0.5)  # the local queue is full: let deliveries drain
 
+    def retry_delay(self, failures: int) -> float:
+        """Back off while the broker is away: 1, 2, 4 ... seconds, at most MAX_BACKOFF."""
+        return min(2.0 ** max(failures - 1, 0), MAX_BACKOFF)
+
+    def close(self) -> None:
+        self.producer.flush(self.delivery_timeout)
+
+    def publish_batch(self) -> int:
+        """Publish the next batch; return how many events it covered (0: caught up).
+
+        Raise `BatchFailed` when the broker did not confirm it (the checkpoint stays).
+        """
+        return self.follower.follow_batch(self)
+
     def run(self, stop: threading.Event) -> None:
         """Relay until `stop` is set; back off while the broker (or database) is away."""
-        waiter = LogWaiter(self.using, self.poll_interval)
-        backoff = 1.0
-        logger.info("publishing %s as %s", self.topic, self.owner)
-        try:
-            while not stop.is_set():
-                try:
-                    published = self.publish_batch()
-                    backoff = 1.0
-                except (DeliveryFailed, KafkaException) as exc:
-                    logger.warning("broker unavailable, retrying in %.0f s: %s", backoff, exc)
-                    stop.wait(backoff)
-                    backoff = min(backoff * 2, MAX_BACKOFF)
-                    continue
-                except (DatabaseError, OwnershipLost) as exc:
-                    logger.warning("cannot publish now, retrying in %.0f s: %s", backoff, exc)
-                    connections[self.using].close()
-                    stop.wait(backoff)
-                    backoff = min(backoff * 2, MAX_BACKOFF)
-                    continue
-                if published < self.batch_size:
-                    waiter.wait(stop)
-        finally:
-            self.producer.flush(self.delivery_timeout)
-            with contextlib.suppress(DatabaseError):
-                checkpoints.release(self.name, self.owner, self.using)
-            waiter.close()
-            connections[self.using].close()
-            logger.info("publisher for %s stopped", self.topic)
+        logger.info("publishing %s as %s", self.topic, self.follower.owner)
+        self.follower.run(stop)
 
     def run_until_caught_up(self, deadline: float = 60.0) -> int:
         """Publish until nothing is left (for tests and one-off runs); return events covered."""

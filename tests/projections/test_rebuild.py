@@ -10,10 +10,10 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connections
 
-from eventsourcing_app.following.follower import ProjectionWorker
 from eventsourcing_app.models import ProjectionCheckpoint
 from eventsourcing_app.projections import registry
 from eventsourcing_app.projections.rebuild import rebuild
+from eventsourcing_app.projections.worker import ProjectionWorker
 from eventsourcing_app.wiring import get_event_store
 from tests.helpers import requires_postgresql
 from tests.projectionapp import projections

@@ -3,9 +3,9 @@
 import pytest
 
 from eventsourcing_app.core.records import START
-from eventsourcing_app.following.follower import ProjectionWorker
 from eventsourcing_app.projections import registry
 from eventsourcing_app.projections.status import projection_status, projection_statuses
+from eventsourcing_app.projections.worker import ProjectionWorker
 from eventsourcing_app.wiring import get_event_store
 from tests.projectionapp import projections
 from tests.projections.helpers import open_account

@@ -8,11 +8,12 @@ from decimal import Decimal
 import pytest
 from django.db import connections, transaction
 
+from eventsourcing_app.core.errors import OwnershipLost
 from eventsourcing_app.core.records import START
 from eventsourcing_app.following import checkpoints
-from eventsourcing_app.following.follower import OwnershipLost, ProjectionWorker
 from eventsourcing_app.models import ProjectionCheckpoint
 from eventsourcing_app.projections import registry
+from eventsourcing_app.projections.worker import ProjectionWorker
 from eventsourcing_app.wiring import get_event_store
 from tests.helpers import requires_postgresql
 from tests.projectionapp import projections
@@ -66,7 +67,7 @@ def test_a_crash_before_the_checkpoint_moves_rolls_the_batch_back(monkeypatch):
 
     monkeypatch.setattr(checkpoints, "advance", crash)
     with pytest.raises(SystemExit):
-        crashing.runners[0].run_batch()
+        crashing.deliver(crashing.sinks[0])
     assert movement_count() == 0
     assert checkpoint("sample.movements").position == START
     monkeypatch.undo()
@@ -120,7 +121,7 @@ def test_two_workers_never_run_one_projection_and_the_second_takes_over():
     assert checkpoint("sample.movements").owner == "second"
     open_account("Bob", "1.00")
     with pytest.raises(OwnershipLost):
-        first.runners[0].run_batch()  # a worker that lost its lease cannot write
+        first.deliver(first.sinks[0])  # a worker that lost its lease cannot write
     assert movement_count() == appended - 2 + 1
 
 

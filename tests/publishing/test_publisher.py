@@ -18,9 +18,10 @@ from django.utils import timezone
 
 from bankdemo.consumers import record_statements
 from bankdemo.models import StatementNotification
+from eventsourcing_app.core.errors import BatchFailed
 from eventsourcing_app.core.records import NO_STREAM, NewEvent
 from eventsourcing_app.following import checkpoints
-from eventsourcing_app.kafka.publisher import DeliveryFailed, EventPublisher
+from eventsourcing_app.kafka.publisher import EventPublisher
 from eventsourcing_app.models import ProjectionCheckpoint
 from eventsourcing_app.wiring import get_event_store
 
@@ -110,7 +111,7 @@ def test_a_broker_that_goes_away_loses_nothing(broker, topic):
     before_outage = consume_all(broker, topic, expected=50)
     broker.stop()
     during = append_history(streams=5, events_each=10)
-    with pytest.raises(DeliveryFailed):
+    with pytest.raises(BatchFailed, match="unconfirmed"):
         relay.publish_batch()
     checkpoint = ProjectionCheckpoint.objects.get(name=f"publish:{topic}")
     assert checkpoint.position == first[-1].position  # not moved past anything unconfirmed
