@@ -6,6 +6,10 @@ from django.utils.html import format_html
 
 from bankdemo.models import AccountBalance, DailyTotal, LedgerEntry, TransferStatus
 from eventsourcing_app.audit.admin import CappedCountPaginator, ReadOnlyAdmin
+from eventsourcing_app.audit.charts import register_series
+
+# An account's timeline plots its balance after each event.
+register_series("bank.Account", "balance", lambda state: state["balance"])
 
 
 def timeline_link(aggregate_id, label) -> str:

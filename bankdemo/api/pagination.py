@@ -184,7 +184,7 @@ class LogPagination(KeysetPagination):
         return queryset.filter(after_position(cursor))
 
     def cursor_of(self, item) -> str:
-        return str(Position(item.transaction_id, item.id))
+        return str(item.position)
 
 
 class StreamPagination(KeysetPagination):

@@ -106,7 +106,7 @@ class EventOut(serializers.Serializer):
     metadata = EventMetadataOut()
 
     def get_position(self, event: Event) -> str:
-        return f"{event.transaction_id}-{event.id}"
+        return str(event.position)
 
 
 class ProjectionOut(serializers.Serializer):
