@@ -1,5 +1,7 @@
-"""Promises of the project's layout: settings from the environment and a Django-free core."""
+"""Promises of the project's layout: settings from the environment, a Django-free core, and a
+reusable app that imports nothing of the demo."""
 
+import ast
 import json
 import subprocess
 import sys
@@ -8,26 +10,46 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+APP = ROOT / "eventsourcing_app"
+DJANGO_FREE_FOLDERS = ("core", "domain")
+
+
+def _modules(folder: Path) -> list[str]:
+    return sorted(
+        ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        for path in folder.rglob("*.py")
+    )
+
+
+# Every module of the core and domain folders, found on disk: a new module is covered at once.
 DJANGO_FREE = [
-    "eventsourcing_app.core.records",
-    "eventsourcing_app.core.errors",
-    "eventsourcing_app.core.hashchain",
-    "eventsourcing_app.core.context",
-    "eventsourcing_app.core.protocols",
-    "eventsourcing_app.core.memory",
-    "eventsourcing_app.core.store",
-    "eventsourcing_app.core.verification",
-    "eventsourcing_app.core.heads",
-    "eventsourcing_app.core.snapshots",
-    "eventsourcing_app.core.repository",
-    "eventsourcing_app.core.mapper",
-    "eventsourcing_app.domain",
-    "eventsourcing_app.domain.aggregate",
-    "eventsourcing_app.domain.codec",
-    "eventsourcing_app.domain.events",
-    "eventsourcing_app.domain.upcasting",
+    "eventsourcing_app",
+    "eventsourcing_app.conf",
+    *(module for folder in DJANGO_FREE_FOLDERS for module in _modules(APP / folder)),
     "tests.domain.sample",
 ]
+
+
+def test_the_django_free_folders_hold_the_store_core():
+    assert {"eventsourcing_app.core.store", "eventsourcing_app.core.memory"} <= set(DJANGO_FREE)
+
+
+def test_the_reusable_app_knows_nothing_of_the_demo():
+    importers = [
+        str(path.relative_to(ROOT))
+        for path in APP.rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, (ast.Import, ast.ImportFrom))
+        and any(
+            name.split(".")[0] in {"bankdemo", "tests", "bench"}
+            for name in (
+                [alias.name for alias in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+            )
+        )
+    ]
+    assert importers == []
 
 
 def python(code: str, **env: str) -> subprocess.CompletedProcess:

@@ -4,17 +4,18 @@ import random
 from decimal import Decimal
 
 from eventsourcing_app.core.repository import Repository
+from eventsourcing_app.core.store import EventStore
 from eventsourcing_app.wiring import get_event_store
 from tests.domain.sample import Account
 from tests.projectionapp.models import Balance, DailyCount, Movement, Touch
 
 
-def accounts_repository() -> Repository:
-    return Repository(Account, get_event_store())
+def accounts_repository(store: EventStore | None = None) -> Repository:
+    return Repository(Account, store or get_event_store())
 
 
-def open_account(owner: str = "Ada", *deposits: str) -> Account:
-    accounts = accounts_repository()
+def open_account(owner: str = "Ada", *deposits: str, store: EventStore | None = None) -> Account:
+    accounts = accounts_repository(store)
     account = Account.open(owner)
     for amount in deposits:
         account.deposit(Decimal(amount))

@@ -1,4 +1,4 @@
-"""StoredEvent.from_record keeps every field of the record, each in its place."""
+"""Records: StoredEvent.from_record keeps every field in its place; rows know their position."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import dataclasses
 import datetime as dt
 import uuid
 
-from eventsourcing_app.core.records import EventRecord, StoredEvent
+from eventsourcing_app.core.records import NO_STREAM, EventRecord, NewEvent, StoredEvent
+from eventsourcing_app.models import Event
+from eventsourcing_app.wiring import get_event_store
 
 
 def test_from_record_copies_every_field_and_its_own_metadata():
@@ -27,3 +29,12 @@ def test_from_record_copies_every_field_and_its_own_metadata():
         assert getattr(stored, field.name) == getattr(record, field.name), field.name
     assert (stored.id, stored.transaction_id) == (41, 900)
     assert stored.metadata is not record.metadata
+
+
+def test_a_stored_row_has_the_position_the_log_gave_its_event(log_db):
+    stored = get_event_store().append(
+        uuid.uuid4(), [NewEvent("t.Happened", {})], expected_version=NO_STREAM, aggregate_type="t.A"
+    )
+    row = Event.objects.get(id=stored[0].id)
+    assert row.position == stored[0].position
+    assert str(row.position) == f"{stored[0].transaction_id}-{stored[0].id}"
