@@ -42,8 +42,6 @@ PREDECESSOR_CHECK = (
 class DjangoRecorder:
     """Record events in the `events` table of one Django database; subclassed per database."""
 
-    vendor = ""
-
     def __init__(self, using: str = "default") -> None:
         self.using = using
         self.table = Event._meta.db_table

@@ -85,7 +85,6 @@ POSTGRESQL_LOG_BOUND = """ AND transaction_id < (
 class PostgreSQLRecorder(DjangoRecorder):
     """Record events in PostgreSQL, with a log bound that never lets a reader skip an event."""
 
-    vendor = "postgresql"
     log_bound = POSTGRESQL_LOG_BOUND
 
     def lock_stream(self, aggregate_id: uuid.UUID) -> None:

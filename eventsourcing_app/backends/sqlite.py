@@ -19,8 +19,6 @@ from eventsourcing_app.core.records import EventRecord, Position, StoredEvent
 class SQLiteRecorder(DjangoRecorder):
     """Record events in SQLite."""
 
-    vendor = "sqlite"
-
     def lock_stream(self, aggregate_id: uuid.UUID) -> None:
         """Nothing to do: the transaction already holds the database's write lock."""
 

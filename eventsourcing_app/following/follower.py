@@ -33,6 +33,7 @@ from eventsourcing_app.core.records import StoredEvent
 from eventsourcing_app.core.store import EventStore
 from eventsourcing_app.following import checkpoints
 from eventsourcing_app.models import ProjectionCheckpoint
+from eventsourcing_app.wiring import log_waiter
 
 logger = logging.getLogger("eventsourcing.following")
 MAX_BACKOFF = 30.0
@@ -131,8 +132,6 @@ class LogFollower:
         A database that goes away is waited for with a growing back-off, not fatal: the
         follower logs, reconnects and carries on from the checkpoints.
         """
-        from eventsourcing_app.wiring import log_waiter
-
         waiter = log_waiter(self.using, self.poll_interval)
         backoff = min(1.0, self.poll_interval)
         logger.info("%s follows the log for %s", self.owner, ", ".join(self.names) or "nothing")

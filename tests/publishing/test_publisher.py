@@ -115,8 +115,12 @@ def test_a_broker_that_goes_away_loses_nothing(broker, topic):
         relay.publish_batch()
     checkpoint = ProjectionCheckpoint.objects.get(name=f"publish:{topic}")
     assert checkpoint.position == first[-1].position  # not moved past anything unconfirmed
+    assert checkpoint.status == ProjectionCheckpoint.FAILED  # operators see the relay stalled
+    assert "unconfirmed" in checkpoint.last_error
     broker.start()  # an empty broker: everything after the checkpoint is sent again
     relay.run_until_caught_up()
+    checkpoint.refresh_from_db()
+    assert (checkpoint.status, checkpoint.last_error) == (ProjectionCheckpoint.OK, "")
     after_outage = consume_all(broker, topic, expected=50)
     delivered = {m["event_id"] for m in before_outage} | {m["event_id"] for m in after_outage}
     assert delivered == {e.id for e in first + during}
