@@ -42,6 +42,9 @@ PREDECESSOR_CHECK = (
 class DjangoRecorder:
     """Record events in the `events` table of one Django database; subclassed per database."""
 
+    # The condition (after WHERE ...) that keeps a log reader behind writers still in flight.
+    log_bound = ""
+
     def __init__(self, using: str = "default") -> None:
         self.using = using
         self.table = Event._meta.db_table
@@ -150,9 +153,6 @@ class DjangoRecorder:
             [],
         )
         return Position(int(rows[0][0]), rows[0][1]) if rows else START
-
-    # The condition (after WHERE ...) that keeps a log reader behind writers still in flight.
-    log_bound = ""
 
     def count_between(self, after: Position, upto: Position, cap: int) -> int:
         rows = self._fetch(
