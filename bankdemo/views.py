@@ -6,6 +6,7 @@ from django.http import JsonResponse
 from django.shortcuts import render
 from django.views import defaults
 
+from bankdemo.api.permissions import AUDITORS, TELLERS, in_group
 from bankdemo.domain import MINOR_UNITS
 from bankdemo.models import AccountBalance, DailyTotal
 from eventsourcing_app.models import Event
@@ -17,13 +18,20 @@ API_PREFIX = "/api/"
 
 
 def home(request):
-    """The bank at a glance: accounts, the newest events, and how current the read models are."""
+    """The bank at a glance: accounts, the newest events, and how current the read models are.
+
+    Owners, balances and who did what are for bank staff (tellers and auditors, as in the API);
+    anyone else gets the welcome and a way to sign in.
+    """
+    if not in_group(request.user, TELLERS, AUDITORS):
+        return render(request, "home.html", {"staff": False})
     accounts = list(AccountBalance.objects.order_by("owner")[:50])
     for account in accounts:
         places = MINOR_UNITS.get(account.currency, 2)
         account.shown_balance = account.balance.quantize(Decimal(1).scaleb(-places))
     statuses = {s.name: s for s in projection_statuses(get_event_store())}
     context = {
+        "staff": True,
         "accounts": accounts,
         "recent_events": Event.objects.order_by("-transaction_id", "-id")[:RECENT_EVENTS],
         "daily": DailyTotal.objects.order_by("-day", "currency")[:7],
