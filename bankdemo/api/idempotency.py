@@ -1,7 +1,8 @@
 """`Idempotency-Key`: a retried command gets the first response and appends nothing.
 
-The key, a fingerprint of the request and the response are stored in the same transaction as
-the command's events, so a key is never recorded for events that did not commit, nor events
+Only outcomes a retry cannot change are remembered: successes and domain refusals. The key, a
+fingerprint of the request and the response are stored in the same transaction as the
+command's events, so a key is never recorded for events that did not commit, nor events
 committed without their key. Two requests racing with one key: the loser's transaction rolls
 back (events included) and it answers with the winner's response.
 """
@@ -54,8 +55,8 @@ def idempotent(handler):
                     response = handler(view, request, *args, **kwargs)
                 except Exception as exc:
                     response = view.handle_exception(exc)
-                if response.status_code >= 500:
-                    return response
+                if not _final(response.status_code):
+                    return response  # a retry with the same key may fare otherwise: keep none
                 IdempotencyKey.objects.create(
                     user=request.user,
                     key=key,
@@ -74,6 +75,13 @@ def idempotent(handler):
             return _replayed(stored, fingerprint)
 
     return wrapper
+
+
+def _final(status_code: int) -> bool:
+    """Tell whether a retry of the same request must get this answer again: a success or a
+    domain refusal (422). A lost race (409), a throttle (429), a server or database failure
+    (5xx) may go otherwise next time, so the key stays free for the retry."""
+    return 200 <= status_code < 300 or status_code == status.HTTP_422_UNPROCESSABLE_ENTITY
 
 
 def _fingerprint(request) -> str:

@@ -10,7 +10,9 @@ from django.db import connections
 from rest_framework.test import APIClient
 
 from bankdemo import services
+from bankdemo.api import commands
 from bankdemo.models import AccountBalance, IdempotencyKey
+from eventsourcing_app.core.errors import ConcurrencyError
 from eventsourcing_app.models import Event
 from tests.api.conftest import staff
 from tests.helpers import requires_postgresql
@@ -148,6 +150,34 @@ def test_an_idempotency_key_replays_the_first_response_and_appends_nothing(telle
     assert refused.status_code == replayed_refusal.status_code == 422
     assert IdempotencyKey.objects.count() == 2
     assert deposit({"amount": "7.00"}, key="x" * 201).status_code == 400
+
+
+def test_a_conflict_is_not_remembered_under_its_key_so_the_retry_can_succeed(teller, monkeypatch):
+    account_id = open_account(teller).json()["id"]
+    deposit = services.account_deposit
+    raced = []
+
+    def lose_the_first_race(**kwargs):
+        if not raced:
+            raced.append(True)
+            raise ConcurrencyError(uuid.UUID(account_id), 1, 2)
+        return deposit(**kwargs)
+
+    monkeypatch.setattr(commands.Deposit, "service", staticmethod(lose_the_first_race))
+
+    def post():
+        return teller.post(f"/api/accounts/{account_id}/deposit/", {"amount": "3.00"},
+                           format="json", HTTP_IDEMPOTENCY_KEY="retry-me")  # fmt: skip
+
+    lost = post()
+    assert lost.status_code == 409
+    assert not IdempotencyKey.objects.filter(key="retry-me").exists()
+    retried = post()
+    assert retried.status_code == 200
+    assert "Idempotent-Replayed" not in retried
+    assert events_of(account_id) == 2
+    assert post()["Idempotent-Replayed"] == "true"  # the success is remembered
+    assert events_of(account_id) == 2
 
 
 def test_transfers_are_accepted_and_settled_by_the_saga(teller):
