@@ -172,12 +172,29 @@ EVENTSOURCING = {
     },
 }
 
+# To stderr: the store's own messages, and every server error with its traceback and the
+# request's correlation id (Django alone would only mail them to ADMINS when DEBUG is off).
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "loggers": {"eventsourcing": {"handlers": ["console"], "level": "INFO"}},
+    "filters": {"correlation": {"()": "eventsourcing_app.middleware.CorrelationIdFilter"}},
+    "formatters": {
+        "plain": {
+            "format": "%(asctime)s %(levelname)s %(name)s [correlation %(correlation_id)s]: "
+            "%(message)s"
+        }
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["correlation"],
+        }
+    },
+    "loggers": {
+        "eventsourcing": {"handlers": ["console"], "level": "INFO"},
+        "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
+    },
 }
 
 if not DEBUG:

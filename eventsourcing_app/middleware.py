@@ -9,7 +9,12 @@ import uuid
 from django.db import InterfaceError, OperationalError
 from django.http import JsonResponse
 
-from eventsourcing_app.core.context import metadata_context, new_correlation_id, new_trace_id
+from eventsourcing_app.core.context import (
+    current_value,
+    metadata_context,
+    new_correlation_id,
+    new_trace_id,
+)
 
 CORRELATION_HEADER = "X-Correlation-ID"
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -69,6 +74,18 @@ def _user_id(request) -> str | None:
     if user is None or not user.is_authenticated:
         return None
     return str(user.pk)
+
+
+class CorrelationIdFilter(logging.Filter):
+    """Give every log record `correlation_id`: the request's (set by EventMetadataMiddleware,
+    which Django passes with its request errors), the one in the metadata context, or "-"."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        request = getattr(record, "request", None)
+        record.correlation_id = (
+            getattr(request, "correlation_id", None) or current_value("correlation_id") or "-"
+        )
+        return True
 
 
 class DatabaseUnavailableMiddleware:

@@ -59,5 +59,10 @@ def current_metadata() -> dict[str, Any]:
     return resolved
 
 
+def current_value(key: str) -> Any:
+    """Return what the context sets for `key` now (None when nothing does); generate nothing."""
+    return _resolve(_metadata.get().get(key))
+
+
 def _resolve(value: Any) -> Any:
     return value() if isinstance(value, Callable) else value

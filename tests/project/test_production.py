@@ -48,3 +48,32 @@ def test_a_lost_database_is_a_503_without_a_traceback(client, monkeypatch):
     assert response.json()["code"] == "database_unavailable"
     assert response["Retry-After"] == "5"
     assert b"Traceback" not in response.content
+
+
+def test_a_server_error_in_production_is_logged_with_its_traceback_and_correlation_id():
+    failing_request = (
+        "from django.test import Client; from bankdemo import views\n"
+        "def broken(*args, **kwargs): raise RuntimeError('the page broke: xyzzy')\n"
+        "views.render = broken\n"
+        "response = Client(raise_request_exception=False).get("
+        "'/', secure=True, HTTP_X_CORRELATION_ID='corr-7f3a')\n"
+        "print(response.status_code)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", failing_request],
+        cwd=ROOT,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "DJANGO_DEBUG": "0",
+            "DJANGO_SECRET_KEY": "a-long-random-secret-key-" + "x" * 40,
+            "DJANGO_ALLOWED_HOSTS": "testserver",
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.stdout.strip().splitlines()[-1] == "500", result.stderr
+    logged = result.stderr
+    assert "ERROR django.request [correlation corr-7f3a]: Internal Server Error: /" in logged
+    assert "Traceback (most recent call last)" in logged
+    assert "RuntimeError: the page broke: xyzzy" in logged
