@@ -10,5 +10,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("bankdemo.api.urls")),
 ]
+handler400 = views.bad_request
 handler404 = views.not_found
 handler500 = views.server_error

@@ -2,6 +2,8 @@
 
 from decimal import Decimal
 
+from django.conf import settings
+from django.core.exceptions import BadRequest, RequestDataTooBig
 from django.http import JsonResponse
 from django.shortcuts import render
 from django.views import defaults
@@ -39,6 +41,20 @@ def home(request):
         "statuses": statuses.values(),
     }
     return render(request, "home.html", context)
+
+
+def bad_request(request, exception):
+    """400 (413 for a body over the size limit): JSON with a `code` under /api/, the plain page
+    elsewhere (the admin)."""
+    if not request.path.startswith(API_PREFIX):
+        return defaults.bad_request(request, exception)
+    if isinstance(exception, RequestDataTooBig):
+        detail = (
+            f"the request body is over the limit of {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes"
+        )
+        return JsonResponse({"code": "too_large", "detail": detail}, status=413)
+    detail = str(exception) if isinstance(exception, BadRequest) else "the request is malformed"
+    return JsonResponse({"code": "bad_request", "detail": detail}, status=400)
 
 
 def not_found(request, exception):

@@ -6,6 +6,7 @@ import logging
 import re
 import uuid
 
+from django.core.exceptions import BadRequest
 from django.db import InterfaceError, OperationalError
 from django.http import JsonResponse
 
@@ -74,6 +75,23 @@ def _user_id(request) -> str | None:
     if user is None or not user.is_authenticated:
         return None
     return str(user.pk)
+
+
+class RefuseNulMiddleware:
+    """Answer 400 to a request whose path or query string holds a NUL character.
+
+    PostgreSQL text cannot hold NUL, so such a value reaching a query (an admin list filter, a
+    search, a correlation id in a URL) would fail inside the database driver as a 500. Nothing
+    legitimate carries one; the project's 400 handler renders the refusal.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if "\x00" in request.path or "%00" in request.META.get("QUERY_STRING", ""):
+            raise BadRequest("the request holds a NUL character, which no value here may contain")
+        return self.get_response(request)
 
 
 class CorrelationIdFilter(logging.Filter):

@@ -54,6 +54,7 @@ DESCRIPTIONS = {
     404: "not found",
     409: "another write won the race; retry",
     412: "If-Match names another version (`current_version` says which)",
+    413: "a body over the size limit (DATA_UPLOAD_MAX_MEMORY_SIZE)",
     415: "a body in a media type the operation does not take",
     422: "refused by the domain: insufficient_funds, account_closed, balance_not_zero, "
     "currency_mismatch, same_account, invalid_amount (more decimals than the currency has), "
@@ -65,10 +66,12 @@ DESCRIPTIONS = {
 def errors(*statuses: int, described: dict[int, str] | None = None) -> dict:
     """Return the error responses for `statuses` (and `described`), each with the error body.
 
-    Every operation can answer 401 and 503 (authentication and the database come first).
+    Every operation can answer 401 and 503 (authentication and the database come first); one
+    that takes a body (and so may answer 415) may answer 413 too.
     """
     described = described or {}
-    codes = sorted({401, 503, *statuses, *described})
+    sized = {413} if 415 in statuses else set()
+    codes = sorted({401, 503, *sized, *statuses, *described})
     return {
         code: OpenApiResponse(ErrorOut, description=described.get(code, DESCRIPTIONS[code]))
         for code in codes

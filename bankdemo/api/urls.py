@@ -5,6 +5,7 @@ from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework import serializers
 from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.settings import api_settings
 
 from bankdemo.api import commands, reads, schema
 
@@ -24,6 +25,7 @@ class TokenView(ObtainAuthToken):
     """POST username and password, get `{"token": ...}` for `Authorization: Token <key>`."""
 
     permission_classes = ()
+    parser_classes = api_settings.DEFAULT_PARSER_CLASSES  # DRF's view names its own parsers
 
     @extend_schema(
         request=CredentialsIn,
