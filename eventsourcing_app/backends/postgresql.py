@@ -14,7 +14,8 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import psycopg
 from django.db import IntegrityError, connections, transaction
@@ -33,6 +34,9 @@ from eventsourcing_app.core.records import EventRecord, Position, StoredEvent
 logger = logging.getLogger("eventsourcing.following")
 NEVER_AUTOMATICALLY = 2**31 - 1
 NOTIFY_CHANNEL = "eventsourcing_events"  # log followers LISTEN on it
+# Makes the server read the list of sessions (pg_stat_activity) for the rest of the transaction.
+TAKE_SESSIONS = "SELECT count(*) FROM pg_stat_get_backend_idset()"
+T = TypeVar("T")
 # All rows travel as one JSON document that the server unpacks, so the statement is the same for
 # any number of events (prepared once) and nothing is escaped twice on the client.
 # `transaction_id` orders the log. A transaction's id is taken at its first write, so one that
@@ -134,9 +138,35 @@ class PostgreSQLRecorder(DjangoRecorder):
 
     def read_log(self, after: Position, limit: int, *, holdback: bool = True) -> list[StoredEvent]:
         condition = "(transaction_id, id) > (%s, %s)"
-        if holdback:
-            condition += POSTGRESQL_LOG_BOUND
-        return self._select(condition, "transaction_id, id", [after.transaction, after.id, limit])
+        params = [after.transaction, after.id, limit]
+        if not holdback:
+            return self._select(condition, "transaction_id, id", params)
+        return self._bounded(
+            lambda: self._select(condition + POSTGRESQL_LOG_BOUND, "transaction_id, id", params)
+        )
+
+    def head(self) -> Position:
+        return self._bounded(super().head)
+
+    def _bounded(self, read: Callable[[], T]) -> T:
+        """Run a read bounded by the running transactions, having taken first the list of the
+        server's sessions that tells which of them run in other databases.
+
+        PostgreSQL reads that list once per transaction. Taken before the read's snapshot,
+        every transaction of another database that the snapshot shows running and that is
+        older than an earlier reader's bound is in the list, so it never holds a later read
+        back below that bound: heads and reads never go backwards. (Read within the same
+        statement, a transaction of another database that ended in between counted as one of
+        ours.) This relies on each statement taking its own snapshot (READ COMMITTED, Django's
+        default); in a transaction that read the log before, the list is the one taken then,
+        which can only hold that reader back.
+        """
+        if self.connection.in_atomic_block:
+            self._fetch(TAKE_SESSIONS, [], prepare=True)
+            return read()
+        with transaction.atomic(using=self.using):
+            self._fetch(TAKE_SESSIONS, [], prepare=True)
+            return read()
 
     def _fetch(self, sql: str, params: list, *, prepare: bool = False) -> list[tuple]:
         connection = self.connection
