@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import unicodedata
 import uuid
 from decimal import Decimal
 
@@ -48,6 +49,14 @@ class CurrencyMismatch(Refusal):
 
 class SameAccount(Refusal):
     code = "same_account"
+
+
+def visible(text: str) -> bool:
+    """Tell whether `text` shows anything: a name of spaces, zero-width or other format and
+    control characters alone is blank."""
+    return any(
+        not char.isspace() and unicodedata.category(char)[0] not in ("C", "Z") for char in text
+    )
 
 
 def money(amount: Decimal | str, currency: str) -> Decimal:
@@ -128,7 +137,7 @@ class BankAccount(Aggregate, type_name="bank.Account"):
         cls, *, owner: str, currency: str, overdraft_limit: Decimal | str = "0", id=None
     ) -> BankAccount:
         owner = (owner or "").strip()
-        if not owner or len(owner) > 200:
+        if not visible(owner) or len(owner) > 200:
             raise Refusal("an owner name of 1 to 200 characters is required")
         if currency not in MINOR_UNITS:
             raise UnknownCurrency(f"{currency!r} is not a currency this bank keeps")

@@ -20,8 +20,10 @@ AMOUNT_OR_ZERO = r"^[0-9]{1,15}(\.[0-9]{1,3})?$"
 # If-Match: an account version, quoted or not, optionally weak.
 IF_MATCH = r'^[ \t]*(W/)?"?([0-9]{1,9})"?[ \t]*$'
 IDEMPOTENCY_KEY = r"^[!-~]{1,200}$"
-# Text with a character that is a space in no regex dialect, and no NUL (PostgreSQL refuses it).
-TEXT = r"^[^\x00]*[^\s\x00\x1c-\x1f\x85\ufeff][^\x00]*$"
+# Text with a character that is a space in no regex dialect and not an invisible format
+# character (zero-width spaces and joiners, direction marks), and no NUL (PostgreSQL refuses it).
+INVISIBLE = r"\s\x00\x1c-\x1f\x85\xad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff"
+TEXT = rf"^[^\x00]*[^{INVISIBLE}][^\x00]*$"
 WHOLE_NUMBER = re.compile(r"[0-9]{1,10}")
 
 

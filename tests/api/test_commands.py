@@ -272,3 +272,11 @@ def test_concurrent_deposits_without_if_match_all_land(db):
     assert AccountBalance.objects.get(account_id=account.id).balance == Decimal(
         writers * deposits_each
     )
+
+
+@pytest.mark.parametrize("owner", ["\u200b\u200b\u200b", "\u2060\ufeff", "\u200e \u200f"])
+def test_an_owner_made_of_invisible_characters_is_a_blank_field(teller, owner):
+    response = teller.post("/api/accounts/", {"owner": owner, "currency": "EUR"}, format="json")
+    assert response.status_code == 400
+    assert "owner" in response.json()["fields"]
+    assert not AccountBalance.objects.exists()

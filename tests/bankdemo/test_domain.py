@@ -10,6 +10,7 @@ from bankdemo.domain import (
     ClosedAccount,
     InsufficientFunds,
     InvalidAmount,
+    Refusal,
     SameAccount,
     Transfer,
     UnknownCurrency,
@@ -82,3 +83,16 @@ def test_stored_v1_and_v2_deposits_read_as_v3():
     v2 = upcasters.upcast("bank.MoneyDeposited", 2, {"sum": "6.00", "currency": "USD"}, 3)
     assert registry.decode("bank.MoneyDeposited", v1).amount == Decimal("5.00")
     assert (registry.decode("bank.MoneyDeposited", v2).currency, v2["amount"]) == ("USD", "6.00")
+
+
+@pytest.mark.parametrize(
+    "owner",
+    ["", "   ", "\u200b\u200b", "\u200c\u200d\u2060", " \ufeff ", "\u202e\u200f", "\x07\x1f"],
+)
+def test_an_owner_with_nothing_visible_is_refused(owner):
+    with pytest.raises(Refusal, match="owner name"):
+        BankAccount.open(owner=owner, currency="EUR")
+
+
+def test_an_owner_with_one_visible_character_among_invisible_ones_is_kept():
+    assert BankAccount.open(owner="\u200bA\u200b", currency="EUR").owner == "\u200bA\u200b"
