@@ -4,9 +4,12 @@ DATABASE_URL          unset: a SQLite file next to manage.py (WAL mode); else e.
 DJANGO_DEBUG          unset or 1: the local demo; 0: production (then DJANGO_SECRET_KEY is required)
 DJANGO_SECRET_KEY     the secret key; a fixed development key is used only when debugging
 DJANGO_ALLOWED_HOSTS  comma-separated host names
+DJANGO_SECURE_PROXY_SSL_HEADER  with DJANGO_DEBUG=0 behind a TLS proxy: the header it sets to
+                      "https" (e.g. X-Forwarded-Proto); unset, no such header is trusted
 """
 
 import os
+import re
 from pathlib import Path
 
 import dj_database_url
@@ -24,6 +27,16 @@ def _flag(name: str, default: bool) -> bool:
     if value in {"0", "false", "no", "off"}:
         return False
     raise ImproperlyConfigured(f"{name} must be 1 or 0, not {value!r}")
+
+
+def _header_meta_name(name: str) -> str | None:
+    """Return the request.META key of the HTTP header the variable `name` names, or None."""
+    header = os.environ.get(name, "").strip()
+    if not header:
+        return None
+    if not re.fullmatch(r"[A-Za-z0-9-]+", header):
+        raise ImproperlyConfigured(f"{name} must name an HTTP header, not {header!r}")
+    return "HTTP_" + header.upper().replace("-", "_")
 
 
 DEBUG = _flag("DJANGO_DEBUG", default=True)
@@ -203,11 +216,16 @@ LOGGING = {
     },
 }
 
+_PROXY_SSL_HEADER = _header_meta_name("DJANGO_SECURE_PROXY_SSL_HEADER")
+
 if not DEBUG:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
-    # Behind a TLS-terminating proxy that sets X-Forwarded-Proto.
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    # Trust a TLS-terminating proxy's header only when the deployment says there is one
+    # (DJANGO_SECURE_PROXY_SSL_HEADER=X-Forwarded-Proto): a client that reaches the app
+    # directly could otherwise claim HTTPS with that header.
+    if _PROXY_SSL_HEADER:
+        SECURE_PROXY_SSL_HEADER = (_PROXY_SSL_HEADER, "https")
     SECURE_SSL_REDIRECT = _flag("DJANGO_SECURE_SSL_REDIRECT", default=True)
     SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_HSTS_SECONDS", "3600"))
     SECURE_HSTS_INCLUDE_SUBDOMAINS = _flag("DJANGO_HSTS_INCLUDE_SUBDOMAINS", default=False)

@@ -200,6 +200,7 @@ def server_environment() -> dict[str, str]:
         **os.environ,
         "DJANGO_SETTINGS_MODULE": SETTINGS_MODULE,
         "DJANGO_DEBUG": "0",
+        "DJANGO_SECURE_PROXY_SSL_HEADER": "X-Forwarded-Proto",
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
         "DJANGO_ALLOWED_HOSTS": HOST,
         "DATABASE_URL": os.environ["DATABASE_URL"],

@@ -109,3 +109,16 @@ def test_production_without_a_secret_key_refuses_to_start():
     result = python(SETTINGS, DJANGO_DEBUG="0")
     assert result.returncode != 0
     assert "DJANGO_SECRET_KEY must be set when DJANGO_DEBUG=0" in result.stderr
+
+
+PROXY = "import bankdemo.settings as s; print(repr(getattr(s, 'SECURE_PROXY_SSL_HEADER', None)))"
+PRODUCTION = {"DJANGO_DEBUG": "0", "DJANGO_SECRET_KEY": "s3cret"}
+
+
+def test_in_production_no_proxy_header_is_trusted_unless_the_deployment_names_one():
+    assert python(PROXY, **PRODUCTION).stdout.strip() == "None"
+    named = python(PROXY, **PRODUCTION, DJANGO_SECURE_PROXY_SSL_HEADER="X-Forwarded-Proto")
+    assert named.stdout.strip() == "('HTTP_X_FORWARDED_PROTO', 'https')"
+    wrong = python(PROXY, **PRODUCTION, DJANGO_SECURE_PROXY_SSL_HEADER="X Forwarded: yes")
+    assert wrong.returncode != 0
+    assert "DJANGO_SECURE_PROXY_SSL_HEADER must name an HTTP header" in wrong.stderr

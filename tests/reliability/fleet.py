@@ -84,6 +84,7 @@ class Fleet:
             "DATABASE_URL": database_url(),
             "DJANGO_SETTINGS_MODULE": "tests.reliability.fault_settings",
             "DJANGO_DEBUG": "0",
+            "DJANGO_SECURE_PROXY_SSL_HEADER": "X-Forwarded-Proto",
             "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
             "PYTHONUNBUFFERED": "1",
             **env,

@@ -120,6 +120,7 @@ def production_environment() -> dict[str, str]:
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "bankdemo.settings",
         "DJANGO_DEBUG": "0",
+        "DJANGO_SECURE_PROXY_SSL_HEADER": "X-Forwarded-Proto",
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
         "DJANGO_ALLOWED_HOSTS": HOST,
         "DATABASE_URL": database_url(),
