@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
     "eventsourcing_app",
     "bankdemo.apps.BankDemoConfig",
 ]
@@ -81,6 +82,7 @@ MIDDLEWARE = [
     "eventsourcing_app.middleware.DatabaseUnavailableMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes asks
 ]
 
 ROOT_URLCONF = "bankdemo.urls"
@@ -162,7 +164,26 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "bankdemo.api.errors.handle",
+    # 429 with Retry-After past these (see bankdemo/api/throttles.py): token requests per
+    # client address, commands per user.
+    "DEFAULT_THROTTLE_RATES": {
+        "token": os.environ.get("DJANGO_TOKEN_THROTTLE_RATE") or "20/minute",
+        "commands": os.environ.get("DJANGO_COMMAND_THROTTLE_RATE") or "1200/minute",
+    },
 }
+
+# Admin logins: after AXES_FAILURE_LIMIT wrong passwords for one username, or from one address,
+# the admin login refuses it (429) for AXES_COOLOFF_TIME hours (django-axes, which records the
+# attempts in the database). The API's token endpoint has its own throttle.
+AXES_ONLY_ADMIN_SITE = True
+AXES_FAILURE_LIMIT = int(os.environ.get("DJANGO_LOGIN_FAILURE_LIMIT") or 5)
+AXES_COOLOFF_TIME = float(os.environ.get("DJANGO_LOGIN_COOLOFF_HOURS") or 0.25)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # either one, past the limit
+AXES_RESET_ON_SUCCESS = True
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Bank demo API",

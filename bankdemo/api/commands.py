@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 from bankdemo import services
 from bankdemo.api import schema
 from bankdemo.api.idempotency import idempotent
+from bankdemo.api.throttles import CommandThrottle
 from bankdemo.domain import MINOR_UNITS
 from eventsourcing_app.domain import AggregateNotFound
 
@@ -101,9 +102,9 @@ class TransferOut(serializers.Serializer):
     status = serializers.CharField()
 
 
-COMMAND_ERRORS = schema.errors(400, 403, 415, 422)
+COMMAND_ERRORS = schema.errors(400, 403, 415, 422, 429)
 ACCOUNT_ERRORS = schema.errors(
-    400, 403, 409, 412, 422, described={404: "no such account (or a malformed id)"}
+    400, 403, 409, 412, 422, 429, described={404: "no such account (or a malformed id)"}
 )
 ACCOUNT_ID = schema.object_id("account_id", "account")
 
@@ -148,6 +149,8 @@ def answer(account, stored, status_code=status.HTTP_200_OK, **headers) -> Respon
 
 
 class OpenAccount(APIView):
+    throttle_classes = [CommandThrottle]
+
     @extend_schema(
         request=OpenAccountIn,
         responses={201: CommandOut, **COMMAND_ERRORS},
@@ -165,6 +168,8 @@ class OpenAccount(APIView):
 
 class AccountCommand(APIView):
     """A command on one account; subclasses name the service and the input."""
+
+    throttle_classes = [CommandThrottle]
 
     service = None
     serializer_class = AmountIn
@@ -218,11 +223,15 @@ class Close(AccountCommand):
 
 
 class RequestTransfer(APIView):
+    throttle_classes = [CommandThrottle]
+
     @extend_schema(
         request=TransferIn,
         responses={
             202: TransferOut,
-            **schema.errors(400, 403, 415, 422, described={404: "no such source or destination"}),
+            **schema.errors(
+                400, 403, 415, 422, 429, described={404: "no such source or destination"}
+            ),
         },
         parameters=[schema.IDEMPOTENCY_KEY_HEADER],
         summary="Request a transfer (the saga moves the money)",

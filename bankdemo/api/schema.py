@@ -58,6 +58,8 @@ DESCRIPTIONS = {
     412: "If-Match names another version (`current_version` says which)",
     413: "a body over the size limit (DATA_UPLOAD_MAX_MEMORY_SIZE)",
     415: "a body in a media type the operation does not take",
+    429: "too many requests (token requests per address, commands per user): retry after "
+    "`Retry-After` seconds",
     422: "refused by the domain: insufficient_funds, account_closed, balance_not_zero, "
     "currency_mismatch, same_account, invalid_amount (more decimals than the currency has), "
     "or an Idempotency-Key reused for another request (idempotency_key_reused)",

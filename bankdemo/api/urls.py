@@ -8,6 +8,7 @@ from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.settings import api_settings
 
 from bankdemo.api import commands, reads, schema
+from bankdemo.api.throttles import TokenThrottle
 
 
 class CredentialsIn(serializers.Serializer):
@@ -25,6 +26,7 @@ class TokenView(ObtainAuthToken):
     """POST username and password, get `{"token": ...}` for `Authorization: Token <key>`."""
 
     permission_classes = ()
+    throttle_classes = [TokenThrottle]
     parser_classes = api_settings.DEFAULT_PARSER_CLASSES  # DRF's view names its own parsers
 
     @extend_schema(
@@ -33,6 +35,7 @@ class TokenView(ObtainAuthToken):
             200: TokenOut,
             **schema.errors(
                 415,
+                429,
                 described={
                     400: "wrong credentials (`fields.non_field_errors`), or a field missing",
                     403: "a session without its CSRF token",
@@ -49,6 +52,7 @@ class TokenView(ObtainAuthToken):
 class Accounts(reads.AccountList):
     """GET lists accounts (from the read model); POST opens one."""
 
+    throttle_classes = commands.OpenAccount.throttle_classes
     post = commands.OpenAccount.post
 
 
