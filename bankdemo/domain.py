@@ -11,6 +11,15 @@ from eventsourcing_app.domain import Aggregate, DomainEvent, applies, event_type
 
 # ISO 4217 minor units of the currencies the bank keeps accounts in.
 MINOR_UNITS = {"EUR": 2, "USD": 2, "GBP": 2, "CHF": 2, "SEK": 2, "JPY": 0, "KWD": 3}
+# What the read models hold (numeric(20,3): below 10^17) bounds the domain, with room to spare:
+# an amount and an overdraft stay below 10^15, a balance at or below 10^16 less one minor unit.
+# A transfer's refund is the one deposit taken beyond it (money is never left in flight), so a
+# balance never passes 10^16 + 10^15.
+MAX_AMOUNT_EXPONENT = 14
+MAX_BALANCE = {
+    currency: Decimal(10**16) - Decimal(1).scaleb(-places)
+    for currency, places in MINOR_UNITS.items()
+}
 
 
 class Refusal(Exception):
@@ -51,6 +60,10 @@ class SameAccount(Refusal):
     code = "same_account"
 
 
+class BalanceLimit(Refusal):
+    code = "balance_limit"
+
+
 def visible(text: str) -> bool:
     """Tell whether `text` shows anything: a name of spaces, zero-width or other format and
     control characters alone is blank."""
@@ -69,7 +82,7 @@ def money(amount: Decimal | str, currency: str) -> Decimal:
         raise InvalidAmount(f"{amount!r} is not an amount") from None
     if not value.is_finite() or value <= 0:
         raise InvalidAmount("amounts must be positive")
-    if value.adjusted() > 14:
+    if value.adjusted() > MAX_AMOUNT_EXPONENT:
         raise InvalidAmount("amounts stop below 10^15")
     places = MINOR_UNITS[currency]
     unit = Decimal(1).scaleb(-places)
@@ -151,11 +164,18 @@ class BankAccount(Aggregate, type_name="bank.Account"):
     def deposit(
         self, amount: Decimal | str, *, transfer_id: uuid.UUID | None = None, refund: bool = False
     ) -> None:
-        """Add money; a transfer's refund is accepted even on a closed account (money is never
-        left in flight)."""
+        """Add money, up to the currency's maximum balance; a transfer's refund is accepted
+        even on a closed account or past that maximum (money is never left in flight)."""
+        value = money(amount, self.currency)
         if not refund:
             self._refuse_if_closed()
-        self.record(MoneyDeposited(money(amount, self.currency), self.currency, transfer_id))
+            ceiling = MAX_BALANCE[self.currency]
+            if self.balance + value > ceiling:
+                raise BalanceLimit(
+                    f"the balance {self.balance} {self.currency} plus {value} would pass the "
+                    f"account's maximum of {ceiling}"
+                )
+        self.record(MoneyDeposited(value, self.currency, transfer_id))
 
     def withdraw(self, amount: Decimal | str, *, transfer_id: uuid.UUID | None = None) -> None:
         self._refuse_if_closed()

@@ -62,6 +62,7 @@ DESCRIPTIONS = {
     "`Retry-After` seconds",
     422: "refused by the domain: insufficient_funds, account_closed, balance_not_zero, "
     "currency_mismatch, same_account, invalid_amount (more decimals than the currency has), "
+    "balance_limit (the balance would pass 10^16 less one minor unit), "
     "or an Idempotency-Key reused for another request (idempotency_key_reused)",
     503: "the database cannot be reached; retry after `Retry-After` seconds",
 }
