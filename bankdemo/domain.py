@@ -166,9 +166,10 @@ class BankAccount(Aggregate, type_name="bank.Account"):
     ) -> None:
         """Add money, up to the currency's maximum balance; a transfer's refund is accepted
         even on a closed account or past that maximum (money is never left in flight)."""
-        value = money(amount, self.currency)
         if not refund:
             self._refuse_if_closed()
+        value = money(amount, self.currency)
+        if not refund:
             ceiling = MAX_BALANCE[self.currency]
             if self.balance + value > ceiling:
                 raise BalanceLimit(

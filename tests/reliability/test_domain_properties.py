@@ -30,7 +30,9 @@ from hypothesis import strategies as st
 
 from bankdemo import seeding, services
 from bankdemo.domain import (
+    MAX_BALANCE,
     MINOR_UNITS,
+    BalanceLimit,
     BalanceNotZero,
     BankAccount,
     ClosedAccount,
@@ -41,6 +43,7 @@ from bankdemo.domain import (
     SameAccount,
     UnknownCurrency,
     money,
+    visible,
 )
 from bankdemo.models import AccountBalance, DailyTotal, LedgerEntry, TransferStatus
 from eventsourcing_app.core.records import NewEvent
@@ -185,11 +188,13 @@ class Expected:
             return InvalidAmount
         if action == "withdraw" and self.balance - value < -self.overdraft:
             return InsufficientFunds
+        if action == "deposit" and self.balance + value > MAX_BALANCE[self.currency]:
+            return BalanceLimit
         return None
 
 
 def opening_refusal(owner: str, currency: str, overdraft: str) -> type[Refusal] | None:
-    if not owner.strip():
+    if not visible(owner.strip()):
         return Refusal
     if currency not in MINOR_UNITS:
         return UnknownCurrency
@@ -473,6 +478,8 @@ class Bank:
                 if destination.currency != source.currency
                 else "account_closed"
                 if destination.closed
+                else "balance_limit"
+                if destination.balance + value > MAX_BALANCE[destination.currency]
                 else None
             )
             if failure is None:
