@@ -4,6 +4,8 @@ DATABASE_URL          unset: a SQLite file next to manage.py (WAL mode); else e.
 DJANGO_DEBUG          unset or 1: the local demo; 0: production (then DJANGO_SECRET_KEY is required)
 DJANGO_SECRET_KEY     the secret key; a fixed development key is used only when debugging
 DJANGO_ALLOWED_HOSTS  comma-separated host names
+DJANGO_DB_POOL_MAX    PostgreSQL connections per process (default 8; 0: no pool), with
+                      DJANGO_DB_POOL_MIN (1) and DJANGO_DB_POOL_TIMEOUT (10 s to wait for one)
 DJANGO_SECURE_PROXY_SSL_HEADER  with DJANGO_DEBUG=0 behind a TLS proxy: the header it sets to
                       "https" (e.g. X-Forwarded-Proto); unset, no such header is trusted
 """
@@ -127,7 +129,25 @@ def _database(url: str | None) -> dict:
     config = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
     if config["ENGINE"] == "django.db.backends.sqlite3":
         config["OPTIONS"] = {**SQLITE_OPTIONS, **config.get("OPTIONS", {})}
+    elif config["ENGINE"] == "django.db.backends.postgresql":
+        pool = _pool()
+        if pool:
+            # A bounded pool per process instead of a persistent connection per thread, which
+            # a thread-per-request server (runserver) multiplies past the server's limit.
+            config["CONN_MAX_AGE"] = 0
+            config["OPTIONS"] = {**config.get("OPTIONS", {}), "pool": pool}
     return config
+
+
+def _pool() -> dict | None:
+    """The connection pool's bounds per process, from the environment (DJANGO_DB_POOL_MAX=0:
+    no pool, a persistent connection per thread, e.g. behind PgBouncer)."""
+    max_size = int(os.environ.get("DJANGO_DB_POOL_MAX") or 8)
+    if max_size <= 0:
+        return None
+    min_size = min(int(os.environ.get("DJANGO_DB_POOL_MIN") or 1), max_size)
+    timeout = float(os.environ.get("DJANGO_DB_POOL_TIMEOUT") or 10)
+    return {"min_size": min_size, "max_size": max_size, "timeout": timeout}
 
 
 DATABASES = {"default": _database(os.environ.get("DATABASE_URL"))}

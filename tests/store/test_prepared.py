@@ -27,14 +27,31 @@ def append_twice() -> None:
     assert [e.version for e in store.read_stream(account)] == [1, 2]
 
 
+def fresh_connection() -> None:
+    """Close the connection, and the pool it came from, so the next one has nothing prepared."""
+    connection.close()
+    if connection.pool is not None:
+        connection.close_pool()
+
+
 def test_appends_are_prepared_statements_by_default():
-    connection.close()  # a fresh connection, with nothing prepared yet
+    fresh_connection()
     append_twice()
     assert prepared_inserts() == 1
 
 
 def test_preparing_can_be_turned_off_for_poolers(settings):
     settings.EVENTSOURCING = {"PREPARE_STATEMENTS": False}
-    connection.close()
+    fresh_connection()
     append_twice()
     assert prepared_inserts() == 0
+
+
+def test_a_pooled_connection_keeps_its_prepared_statements():
+    if connection.pool is None:
+        pytest.skip("this run's database has no pool (DJANGO_DB_POOL_MAX=0)")
+    fresh_connection()
+    append_twice()
+    connection.close()  # back to the pool, which hands the same server connection out again
+    append_twice()
+    assert prepared_inserts() == 1
