@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+BENCH_POOL_MAX = 16
 SETTINGS_MODULE = "bankdemo.settings"
 POSTGRESQL_ENGINES = {
     "django.db.backends.postgresql",
@@ -56,6 +57,9 @@ def setup_django() -> None:
     os.environ["DJANGO_SETTINGS_MODULE"] = SETTINGS_MODULE
     os.environ["DJANGO_DEBUG"] = "0"
     os.environ.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(50))
+    # The benchmark's own threads (8 clients of the bare service, the writers) each hold a
+    # pooled connection at once; servers it starts inherit this too.
+    os.environ.setdefault("DJANGO_DB_POOL_MAX", str(BENCH_POOL_MAX))
     import django
 
     django.setup()

@@ -1,7 +1,7 @@
 """Settings for the test suite: the demo project plus the test apps."""
 
 from bankdemo.settings import *  # noqa: F403
-from bankdemo.settings import INSTALLED_APPS, REST_FRAMEWORK
+from bankdemo.settings import DATABASES, INSTALLED_APPS, REST_FRAMEWORK
 
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.projectionapp.apps.ProjectionAppConfig"]
 
@@ -10,3 +10,7 @@ REST_FRAMEWORK = {
     **REST_FRAMEWORK,
     "DEFAULT_THROTTLE_RATES": {"token": "100000/minute", "commands": "100000/minute"},
 }
+
+# Tests run threads of their own, each with a connection at once: a wider pool than a server's.
+if "pool" in DATABASES["default"].get("OPTIONS", {}):
+    DATABASES["default"]["OPTIONS"]["pool"]["max_size"] = 32
