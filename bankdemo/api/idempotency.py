@@ -1,7 +1,7 @@
 """`Idempotency-Key`: a retried command gets the first response and appends nothing.
 
-Only outcomes a retry cannot change are remembered: successes and domain refusals. The key, a
-fingerprint of the request and the response are stored in the same transaction as the
+Only outcomes a retry cannot change are remembered: successes and refusals of the request.
+The key, a fingerprint of the request and the response are stored in the same transaction as the
 command's events, so a key is never recorded for events that did not commit, nor events
 committed without their key. Two requests racing with one key: the loser's transaction rolls
 back (events included) and it answers with the winner's response.
@@ -77,11 +77,16 @@ def idempotent(handler):
     return wrapper
 
 
+# Answers a retry of the same request may change: not remembered, so the key stays free for it.
+RETRYABLE = frozenset({401, 403, 409, 429})
+
+
 def _final(status_code: int) -> bool:
-    """Tell whether a retry of the same request must get this answer again: a success or a
-    domain refusal (422). A lost race (409), a throttle (429), a server or database failure
-    (5xx) may go otherwise next time, so the key stays free for the retry."""
-    return 200 <= status_code < 300 or status_code == status.HTTP_422_UNPROCESSABLE_ENTITY
+    """Tell whether a retry of the same request must get this answer again: a success, or a
+    refusal of the request itself (malformed, naming nothing, a stale If-Match, refused by
+    the domain). A lost race (409), a throttle (429), credentials or rights that may be
+    fixed (401, 403) and server or database failures (5xx) may go otherwise next time."""
+    return status_code < 500 and status_code not in RETRYABLE
 
 
 def _fingerprint(request) -> str:
