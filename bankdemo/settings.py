@@ -5,7 +5,7 @@ DJANGO_DEBUG          unset or 1: the local demo; 0: production (then DJANGO_SEC
 DJANGO_SECRET_KEY     the secret key; a fixed development key is used only when debugging
 DJANGO_ALLOWED_HOSTS  comma-separated host names
 DJANGO_DB_POOL_MAX    PostgreSQL connections per process (default 8; 0: no pool), with
-                      DJANGO_DB_POOL_MIN (1) and DJANGO_DB_POOL_TIMEOUT (10 s to wait for one)
+                      DJANGO_DB_POOL_MIN (1) and DJANGO_DB_POOL_TIMEOUT (3 s to wait for one)
 DJANGO_SECURE_PROXY_SSL_HEADER  with DJANGO_DEBUG=0 behind a TLS proxy: the header it sets to
                       "https" (e.g. X-Forwarded-Proto); unset, no such header is trusted
 """
@@ -146,7 +146,7 @@ def _pool() -> dict | None:
     if max_size <= 0:
         return None
     min_size = min(int(os.environ.get("DJANGO_DB_POOL_MIN") or 1), max_size)
-    timeout = float(os.environ.get("DJANGO_DB_POOL_TIMEOUT") or 10)
+    timeout = float(os.environ.get("DJANGO_DB_POOL_TIMEOUT") or 3)
     return {"min_size": min_size, "max_size": max_size, "timeout": timeout}
 
 

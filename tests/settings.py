@@ -11,6 +11,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {"token": "100000/minute", "commands": "100000/minute"},
 }
 
-# Tests run threads of their own, each with a connection at once: a wider pool than a server's.
+# Tests run threads of their own, each with a connection at once: a wider pool than a server's,
+# and one that waits out a PostgreSQL restart (the restart trial) rather than failing fast.
 if "pool" in DATABASES["default"].get("OPTIONS", {}):
-    DATABASES["default"]["OPTIONS"]["pool"]["max_size"] = 32
+    DATABASES["default"]["OPTIONS"]["pool"].update(max_size=32, timeout=60)

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from django.db import Error as DatabaseError
-from django.db import connections, transaction
+from django.db import InterfaceError, OperationalError, connections, transaction
 from django.utils import timezone
 
 from eventsourcing_app import conf
@@ -37,6 +37,9 @@ from eventsourcing_app.wiring import log_waiter
 
 logger = logging.getLogger("eventsourcing.following")
 MAX_BACKOFF = 30.0
+# A lost or refused connection (a restart, a failover) fails a batch without being the sink's
+# failure: the checkpoint is not marked failed, the follower backs off and reconnects.
+DATABASE_AWAY = (OperationalError, InterfaceError)
 
 
 class Sink(Protocol):
@@ -190,6 +193,9 @@ class LogFollower:
         except OwnershipLost:
             raise
         except Exception as exc:
+            cause = exc.error if isinstance(exc, HandlerFailed) else exc
+            if isinstance(cause, DATABASE_AWAY):
+                raise cause from exc  # not the sink's fault: `run` backs off and tries again
             self._failures[sink.name] += 1
             failed_on = exc.event if isinstance(exc, HandlerFailed) else (events or [None])[0]
             error = "".join(traceback.format_exception_only(exc)).strip()

@@ -104,6 +104,7 @@ def test_a_postgresql_restart_under_load_fails_fast_and_recovers(tmp_path):
         ):
             with Probe(service.port, tokens[0]) as probe:
                 time.sleep(max(SOAK_SECONDS / 3, 3.0))
+                started_before = postmaster_started()
                 connection.close()  # this process's connection is about to be cut
                 restart = restart_postgresql(command)
                 reports = clients.join()
@@ -115,7 +116,9 @@ def test_a_postgresql_restart_under_load_fails_fast_and_recovers(tmp_path):
         outage = Outage.seen(restart, probe.answers, tally)
         print(f"\nSOAK restart, {SOAK_SECONDS:g} s: {outage}")
         print(f"SOAK restart, {SOAK_SECONDS:g} s: {requests_seen(tally)}")
-        assert probe.failures, "the probe never saw the database go: did the restart happen?"
+        # Requests wait up to DJANGO_DB_POOL_TIMEOUT for a connection, so a short restart may
+        # pass without a failure: the server's start time tells that it happened.
+        assert postmaster_started() > started_before, "PostgreSQL was not restarted"
         assert boots == 2, f"gunicorn booted {boots} workers, not its first 2: it was restarted"
         assert tally.unresolved == [], tally.listed
         assert tally.malformed == [], tally.listed
@@ -139,6 +142,13 @@ def teller(username: str) -> str:
     user = User.objects.create_user(username)
     user.groups.add(Group.objects.get_or_create(name=TELLERS)[0])
     return Token.objects.create(user=user).key
+
+
+def postmaster_started():
+    """Return when the PostgreSQL server started (it changes with every restart)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_postmaster_start_time()")
+        return cursor.fetchone()[0]
 
 
 def restart_postgresql(command: str) -> tuple[float, float]:
