@@ -53,7 +53,6 @@ class EventPublisher:
         self.public_names = public_names
         self.delivery_timeout = delivery_timeout or conf.get("KAFKA_DELIVERY_TIMEOUT")
         self.name = f"publish:{topic}"
-        self._sent = 0  # public events of the batch last handled
         self.mapper = EventMapper()
         self.producer_config = {
             "enable.idempotence": True,
@@ -103,7 +102,6 @@ class EventPublisher:
     def handle(self, events: Sequence[StoredEvent]) -> None:
         """Produce the batch's public events and wait until the broker confirmed every one."""
         failures: list[str] = []
-        sent = 0
 
         def confirmed(error, message) -> None:
             if error is not None:
@@ -116,7 +114,6 @@ class EventPublisher:
             headers = [("event_type", name.encode())]
             if event.metadata.get("correlation_id"):
                 headers.append(("correlation_id", str(event.metadata["correlation_id"]).encode()))
-            sent += 1
             self._produce(str(event.aggregate_id).encode(), self.envelope(event, name), headers,
                           confirmed)  # fmt: skip
         unconfirmed = self.producer.flush(self.delivery_timeout)
@@ -130,11 +127,13 @@ class EventPublisher:
                 f"{unconfirmed} messages unconfirmed, {len(failures)} failed"
                 + (f": {failures[0]}" if failures else "")
             )
-        self._sent = sent
 
     def delivered(self, events: Sequence[StoredEvent], milliseconds: float) -> None:
         logger.info("relayed %d events to %s up to %s (%d published, the rest private)",
-                    len(events), self.topic, events[-1].position, self._sent)  # fmt: skip
+                    len(events), self.topic, events[-1].position, self._public(events))  # fmt: skip
+
+    def _public(self, events: Sequence[StoredEvent]) -> int:
+        return sum(1 for event in events if self.public_name(event.event_type) is not None)
 
     def _produce(self, key: bytes, value: bytes, headers, callback) -> None:
         while True:
