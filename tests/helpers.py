@@ -2,6 +2,7 @@
 
 import uuid
 
+import psycopg
 import pytest
 from django.db import connection
 
@@ -25,3 +26,12 @@ def deposits(*amounts: str) -> list[NewEvent]:
 
 def new_id() -> uuid.UUID:
     return uuid.uuid4()
+
+
+def raw_connection(**overrides) -> psycopg.Connection:
+    """Open a psycopg connection of its own, outside Django, to the test database (or to the
+    database, as the user, ... that `overrides` name)."""
+    params = connection.get_connection_params()
+    for key in ("cursor_factory", "context", "prepare_threshold"):
+        params.pop(key, None)
+    return psycopg.connect(**{**params, **overrides})

@@ -18,10 +18,9 @@ import time
 import psycopg
 import pytest
 from django.contrib.auth.models import Group, User
-from django.db import connection
 from rest_framework.authtoken.models import Token
 
-from tests.helpers import requires_postgresql
+from tests.helpers import raw_connection, requires_postgresql
 from tests.reliability.served import (
     HOST,
     Process,
@@ -52,10 +51,7 @@ def teller_token() -> str:
 
 
 def sessions_counter() -> tuple[psycopg.Connection, callable]:
-    params = connection.get_connection_params()
-    for key in ("cursor_factory", "context", "prepare_threshold"):
-        params.pop(key, None)
-    watcher = psycopg.connect(**params, autocommit=True)
+    watcher = raw_connection(autocommit=True)
 
     def count() -> int:
         return watcher.execute(

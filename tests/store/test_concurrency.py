@@ -9,7 +9,7 @@ from django.db import connection, connections, transaction
 from eventsourcing_app.core.errors import ConcurrencyError
 from eventsourcing_app.core.records import NO_STREAM, START
 from eventsourcing_app.wiring import get_event_store
-from tests.helpers import deposits, new_id, requires_postgresql
+from tests.helpers import deposits, new_id, raw_connection, requires_postgresql
 
 pytestmark = [requires_postgresql, pytest.mark.django_db(transaction=True)]
 ACCOUNT = "ledger.Account"
@@ -250,13 +250,8 @@ def test_many_concurrent_writers_and_a_tailing_reader_see_every_event_exactly_on
 
 def _open_transaction_in(dbname: str):
     """Open a transaction that holds a transaction id, in the named database."""
-    import psycopg
 
-    params = connection.get_connection_params()
-    for key in ("cursor_factory", "context", "prepare_threshold"):
-        params.pop(key, None)
-    params["dbname"] = dbname
-    other = psycopg.connect(**params)
+    other = raw_connection(dbname=dbname)
     other.execute("SELECT pg_current_xact_id()")
     return other
 

@@ -18,7 +18,7 @@ from django.db import connection
 
 from eventsourcing_app.core.records import NO_STREAM
 from eventsourcing_app.wiring import get_event_store
-from tests.helpers import deposits, requires_postgresql
+from tests.helpers import deposits, raw_connection, requires_postgresql
 
 pytestmark = [requires_postgresql, pytest.mark.django_db(transaction=True)]
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,10 +45,7 @@ def app_role():
 
 
 def connect_as(role: str) -> psycopg.Connection:
-    params = connection.get_connection_params()
-    for key in ("cursor_factory", "context", "prepare_threshold", "password"):
-        params.pop(key, None)
-    return psycopg.connect(**{**params, "user": role}, autocommit=True)
+    return raw_connection(user=role, password=None, autocommit=True)
 
 
 def url_as(role: str) -> str:

@@ -15,7 +15,7 @@ from django.db import connection, connections
 
 from eventsourcing_app.core.records import NO_STREAM, START
 from eventsourcing_app.wiring import get_event_store
-from tests.helpers import deposits, new_id, requires_postgresql
+from tests.helpers import deposits, new_id, raw_connection, requires_postgresql
 
 pytestmark = [requires_postgresql, pytest.mark.django_db(transaction=True)]
 FOREIGN_WRITERS = 8
@@ -24,10 +24,7 @@ ROUNDS = 600
 
 
 def _connect(dbname: str) -> psycopg.Connection:
-    params = connection.get_connection_params()
-    for key in ("cursor_factory", "context", "prepare_threshold"):
-        params.pop(key, None)
-    return psycopg.connect(**{**params, "dbname": dbname})
+    return raw_connection(dbname=dbname)
 
 
 def _write_elsewhere(dbname: str, stop: threading.Event, counted: list[int]) -> None:
