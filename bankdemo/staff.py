@@ -5,7 +5,7 @@ runner empties the tables."""
 from __future__ import annotations
 
 VIEWABLE = {
-    "eventsourcing_app": ["event", "snapshot", "projectioncheckpoint"],
+    "eventsourcing_app": ["event", "snapshot", "projectioncheckpoint", "checkpointchange"],
     "bankdemo": ["accountbalance", "ledgerentry", "dailytotal", "transferstatus"],
 }
 

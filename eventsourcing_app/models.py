@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db import models
+from django.utils import timezone
 
 from eventsourcing_app.core.errors import AppendOnlyError
 from eventsourcing_app.core.records import Position
@@ -173,3 +174,71 @@ class ProjectionCheckpoint(models.Model):
     @property
     def position(self) -> Position:
         return Position(self.position_transaction, self.position_id)
+
+
+class CheckpointChangeQuerySet(models.QuerySet):
+    """Querysets over the change record that refuse bulk changes."""
+
+    def update(self, **kwargs):
+        raise AppendOnlyError("checkpoint changes are append-only: a queryset cannot update them")
+
+    def delete(self):
+        raise AppendOnlyError("checkpoint changes are append-only: a queryset cannot delete them")
+
+    def bulk_update(self, objs, fields, batch_size=None):
+        raise AppendOnlyError("checkpoint changes are append-only: a queryset cannot update them")
+
+
+class CheckpointChange(models.Model):
+    """One operator change to a projection checkpoint (a rebuild, say): who, when, from, to, why.
+
+    Workers advancing a checkpoint batch by batch are not recorded; only moves made from outside
+    the normal flow are, so that a read model's history can be explained.
+    """
+
+    REBUILD = "rebuild"
+    KINDS = [(REBUILD, "rebuild")]
+
+    id = models.BigAutoField(primary_key=True)
+    checkpoint = models.CharField(max_length=100)
+    kind = models.CharField(max_length=20, choices=KINDS)
+    from_transaction = models.BigIntegerField()
+    from_id = models.BigIntegerField()
+    to_transaction = models.BigIntegerField()
+    to_id = models.BigIntegerField()
+    changed_by = models.CharField(max_length=200)
+    reason = models.TextField(blank=True, default="")
+    changed_at = models.DateTimeField(default=timezone.now)
+
+    objects = CheckpointChangeQuerySet.as_manager()
+
+    class Meta:
+        db_table = "checkpoint_changes"
+        ordering = ["-changed_at", "-id"]
+        indexes = [
+            models.Index(fields=["checkpoint", "changed_at"], name="checkpoint_changes_name_idx")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} of {self.checkpoint}: {self.from_position} -> {self.to_position}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise AppendOnlyError(
+                f"checkpoint change {self.pk} is recorded and cannot change: the record is "
+                "append-only"
+            )
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError(
+            f"checkpoint change {self.pk} cannot be deleted: the record is append-only"
+        )
+
+    @property
+    def from_position(self) -> Position:
+        return Position(self.from_transaction, self.from_id)
+
+    @property
+    def to_position(self) -> Position:
+        return Position(self.to_transaction, self.to_id)

@@ -1,5 +1,5 @@
 """The audit UI's ModelAdmin options: a read-only event browser (its audit pages are in
-`views.py`), snapshots, and projection status with a rebuild action."""
+`views.py`), snapshots, projection status with a rebuild action, and the checkpoint changes."""
 
 from __future__ import annotations
 
@@ -17,10 +17,10 @@ from django.utils.html import format_html
 from eventsourcing_app.audit.views import AuditViews
 from eventsourcing_app.domain.aggregate import aggregate_types
 from eventsourcing_app.domain.events import registry as event_registry
-from eventsourcing_app.models import Event, ProjectionCheckpoint, Snapshot
+from eventsourcing_app.models import CheckpointChange, Event, ProjectionCheckpoint, Snapshot
 from eventsourcing_app.projections import registry as projection_registry
 from eventsourcing_app.projections.rebuild import rebuild
-from eventsourcing_app.projections.status import projection_statuses
+from eventsourcing_app.projections.status import checkpoint_changes, projection_statuses
 from eventsourcing_app.wiring import get_event_store
 
 COUNT_CAP = 10_000
@@ -166,14 +166,16 @@ class ProjectionCheckpointAdmin(ReadOnlyAdmin):
     def position_text(self, checkpoint):
         return str(checkpoint.position)
 
-    def has_change_permission(self, request, obj=None) -> bool:
-        return request.user.is_superuser  # only to let superusers run the rebuild action
+    def has_rebuild_permission(self, request) -> bool:
+        # A permission of its own: granting "change" would open the checkpoint's edit form.
+        return request.user.is_superuser
 
     def changelist_view(self, request, extra_context=None):
-        statuses = projection_statuses(get_event_store())
-        return super().changelist_view(request, {**(extra_context or {}), "statuses": statuses})
+        extra = {"statuses": projection_statuses(get_event_store()),
+                 "changes": checkpoint_changes()}  # fmt: skip
+        return super().changelist_view(request, {**(extra_context or {}), **extra})
 
-    @admin.action(description="Rebuild the selected projections", permissions=["change"])
+    @admin.action(description="Rebuild the selected projections", permissions=["rebuild"])
     def rebuild_projection(self, request, queryset):
         names = [c.name for c in queryset if c.name in projection_registry.names()]
         if request.POST.get("confirmed") != "yes":
@@ -186,6 +188,18 @@ class ProjectionCheckpointAdmin(ReadOnlyAdmin):
             if not projection.replayable:
                 messages.warning(request, f"{name} acts on events and is never replayed")
                 continue
-            report = rebuild(projection, get_event_store())
+            report = rebuild(projection, get_event_store(), by=request.user.get_username(),
+                             reason=request.POST.get("reason", "").strip())  # fmt: skip
             messages.success(request, f"{name}: rebuilt from {report.events_read} events")
         return HttpResponseRedirect(request.get_full_path())
+
+
+@admin.register(CheckpointChange)
+class CheckpointChangeAdmin(ReadOnlyAdmin):
+    list_display = ("changed_at", "checkpoint", "kind", "moved", "changed_by", "reason")
+    list_filter = ("checkpoint", "kind")
+    ordering = ("-changed_at", "-id")
+
+    @admin.display(description="from -> to")
+    def moved(self, change: CheckpointChange):
+        return f"{change.from_position} -> {change.to_position}"

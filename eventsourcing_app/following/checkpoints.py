@@ -1,4 +1,4 @@
-"""Checkpoints of async projections: position, ownership by lease, and failures."""
+"""Checkpoints of async projections: position, ownership by lease, failures and operator moves."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from eventsourcing_app.core.records import Position, StoredEvent
-from eventsourcing_app.models import ProjectionCheckpoint
+from eventsourcing_app.models import CheckpointChange, ProjectionCheckpoint
 
 
 def ensure(names: list[str], using: str) -> None:
@@ -76,4 +76,20 @@ def fail(name: str, event: StoredEvent | None, error: str, using: str) -> None:
         last_error=error,
         failed_event_id=event.id if event else None,
         failed_at=timezone.now(),
+    )
+
+
+def record_change(
+    name: str, kind: str, before: Position, after: Position, *, by: str, reason: str, using: str
+) -> CheckpointChange:
+    """Record an operator's move of a checkpoint (workers' batch-by-batch advances are not)."""
+    return CheckpointChange.objects.using(using).create(
+        checkpoint=name,
+        kind=kind,
+        from_transaction=before.transaction,
+        from_id=before.id,
+        to_transaction=after.transaction,
+        to_id=after.id,
+        changed_by=by,
+        reason=reason,
     )

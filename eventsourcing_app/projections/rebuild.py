@@ -4,12 +4,15 @@ A rebuild runs in one transaction: readers keep seeing the previous read model u
 commits, and a failure leaves that model as it was. An async projection's checkpoint row is
 locked for the duration, so workers wait; an inline projection's tables are locked against
 writers, so appends that would update them wait, and the replay can take every committed
-event without holding back.
+event without holding back. An async projection's rebuild is recorded as a checkpoint change
+(who, why, from where to where) in the same transaction.
 """
 
 from __future__ import annotations
 
+import getpass
 import itertools
+import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -20,6 +23,7 @@ from eventsourcing_app import conf
 from eventsourcing_app.core.records import START, Position, StoredEvent
 from eventsourcing_app.core.store import EventStore
 from eventsourcing_app.following import checkpoints
+from eventsourcing_app.models import CheckpointChange
 from eventsourcing_app.projections import Batch, Projection
 
 SHOWN_DIFFERENCES = 5
@@ -45,8 +49,13 @@ def rebuild(
     batch_size: int | None = None,
     verify: bool = False,
     progress: Callable[[int], None] | None = None,
+    by: str | None = None,
+    reason: str = "",
 ) -> RebuildReport:
-    """Replay the log into `projection`; with `verify`, compare and roll back instead."""
+    """Replay the log into `projection`; with `verify`, compare and roll back instead.
+
+    `by` (default: the OS user) and `reason` go into the record of the checkpoint's move.
+    """
     report = RebuildReport(projection.name)
     batch_size = batch_size or conf.get("REBUILD_BATCH_SIZE")
     connection = connections[using]
@@ -55,7 +64,7 @@ def rebuild(
             _lock_tables(projection, connection)
         else:
             checkpoints.ensure([projection.name], using)
-            checkpoints.lock(projection.name, using)
+            before = checkpoints.lock(projection.name, using).position
         shadows = _copy_tables(projection, connection) if verify else {}
         projection.reset(using)
         events = store.read_log(START, holdback=not projection.inline)
@@ -72,7 +81,24 @@ def rebuild(
             transaction.set_rollback(True, using=using)
         elif not projection.inline:
             checkpoints.advance(projection.name, report.position, using)
+            checkpoints.record_change(
+                projection.name,
+                CheckpointChange.REBUILD,
+                before,
+                report.position,
+                by=by or os_user(),
+                reason=reason,
+                using=using,
+            )
     return report
+
+
+def os_user() -> str:
+    """Return the login name of whoever runs this process."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login variable and no passwd entry, as in some containers
+        return f"uid {os.getuid()}"
 
 
 def _chunks(events: Iterable[StoredEvent], size: int) -> Iterator[list[StoredEvent]]:

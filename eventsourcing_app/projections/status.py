@@ -1,4 +1,4 @@
-"""Read-side questions about the event store: how far each projection has got."""
+"""Read-side questions about the event store: how far each projection has got, and who moved it."""
 
 from __future__ import annotations
 
@@ -6,10 +6,11 @@ from dataclasses import dataclass
 
 from eventsourcing_app.core.records import START, Position
 from eventsourcing_app.core.store import EventStore
-from eventsourcing_app.models import ProjectionCheckpoint
+from eventsourcing_app.models import CheckpointChange, ProjectionCheckpoint
 from eventsourcing_app.projections import registry
 
 LAG_COUNT_CAP = 1_000_000
+SHOWN_CHANGES = 20
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,13 @@ def projection_status(name: str, store: EventStore, using: str = "default") -> P
     """Return one projection's status (cheaper than all of them, for a response header)."""
     checkpoint = ProjectionCheckpoint.objects.using(using).filter(name=name).first()
     return _status(name, checkpoint, store.head(), store)
+
+
+def checkpoint_changes(
+    limit: int = SHOWN_CHANGES, using: str = "default"
+) -> list[CheckpointChange]:
+    """Return the latest operator changes to checkpoints (rebuilds), newest first."""
+    return list(CheckpointChange.objects.using(using).order_by("-changed_at", "-id")[:limit])
 
 
 def _status(name, checkpoint, head: Position, store: EventStore) -> ProjectionStatus:

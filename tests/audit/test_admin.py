@@ -1,17 +1,22 @@
-"""The audit UI in the admin: read-only for everyone, fast lists, timelines and trails."""
+"""The audit UI in the admin: read-only for everyone, fast lists, timelines and trails, and
+checkpoints that move only by a recorded rebuild."""
 
 import uuid
+from io import StringIO
 
 import pytest
 from django.contrib.auth.models import Group, User
+from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 
 from bankdemo import seeding
-from eventsourcing_app.models import Event
+from eventsourcing_app.models import CheckpointChange, Event, ProjectionCheckpoint
 
 pytestmark = pytest.mark.usefixtures("log_db")
 EVENTS = "/admin/eventsourcing_app/event/"
+CHECKPOINTS = "/admin/eventsourcing_app/projectioncheckpoint/"
 
 
 @pytest.fixture
@@ -116,3 +121,69 @@ def test_who_gets_into_the_audit_ui(client, history):
     login(client, "auditor", "auditors")
     assert client.get(EVENTS).status_code == 200
     assert client.get(f"{EVENTS}timeline/{uuid.uuid4()}/").status_code == 404
+
+
+def checkpoint_rows() -> list[dict]:
+    return list(ProjectionCheckpoint.objects.order_by("name").values())
+
+
+def test_not_even_a_superuser_may_add_change_or_delete_a_checkpoint(client, history):
+    login(client, "root", superuser=True)
+    daily = ProjectionCheckpoint.objects.get(name="bank.daily_totals")
+    before = checkpoint_rows()
+    change = reverse("admin:eventsourcing_app_projectioncheckpoint_change", args=[daily.pk])
+    page = client.get(change)
+    assert page.status_code == 200
+    assert b'name="_save"' not in page.content
+    moved_back = {"name": daily.name, "position_transaction": daily.position_transaction,
+                  "position_id": daily.position_id - 70, "status": "ok", "owner": ""}  # fmt: skip
+    assert client.post(change, moved_back).status_code == 403
+    delete = reverse("admin:eventsourcing_app_projectioncheckpoint_delete", args=[daily.pk])
+    assert client.post(delete, {"post": "yes"}).status_code == 403
+    assert client.post(f"{CHECKPOINTS}add/", {**moved_back, "name": "forged"}).status_code == 403
+    changelist = client.get(CHECKPOINTS).content.decode()
+    assert 'value="delete_selected"' not in changelist
+    bulk_delete = {"action": "delete_selected", "_selected_action": [daily.pk], "post": "yes"}
+    assert client.post(CHECKPOINTS, bulk_delete).status_code in (200, 302)
+    assert checkpoint_rows() == before
+    assert not CheckpointChange.objects.exists()
+
+
+def test_an_admin_rebuild_is_recorded_with_the_user_who_asked(client, history):
+    login(client, "root", superuser=True)
+    before = ProjectionCheckpoint.objects.get(name="bank.daily_totals").position
+    rebuild = {"action": "rebuild_projection", "_selected_action": ["bank.daily_totals"],
+               "confirmed": "yes", "reason": "totals doubled on the 3rd"}  # fmt: skip
+    assert client.post(CHECKPOINTS, rebuild).status_code == 302
+    change = CheckpointChange.objects.get()
+    assert (change.checkpoint, change.kind, change.changed_by, change.reason) == (
+        "bank.daily_totals",
+        "rebuild",
+        "root",
+        "totals doubled on the 3rd",
+    )
+    assert change.from_position == before
+    assert change.to_position == ProjectionCheckpoint.objects.get(name=change.checkpoint).position
+
+
+def test_only_superusers_are_offered_the_rebuild(client, history):
+    login(client, "auditor", "auditors")
+    assert 'name="action"' not in client.get(CHECKPOINTS).content.decode()
+    rebuild = {"action": "rebuild_projection", "_selected_action": ["bank.daily_totals"],
+               "confirmed": "yes"}  # fmt: skip
+    client.post(CHECKPOINTS, rebuild)
+    assert not CheckpointChange.objects.exists()
+
+
+def test_the_projections_page_shows_the_checkpoint_changes(client, history):
+    call_command("rebuild_projections", "bank.daily_totals", "--no-progress", "--by", "oncall",
+                 "--reason", "replay after the fix", stdout=StringIO())  # fmt: skip
+    change = CheckpointChange.objects.get()
+    login(client, "auditor", "auditors")
+    page = client.get(CHECKPOINTS).content.decode()
+    changes = page.split('id="checkpoint-changes"')[1].split("</table>")[0]
+    assert "<td>bank.daily_totals</td><td>rebuild</td>" in changes
+    assert f"{change.from_position} &rarr; {change.to_position}" in changes
+    assert "<td>oncall</td><td>replay after the fix</td>" in changes
+    listed = client.get("/admin/eventsourcing_app/checkpointchange/").content.decode()
+    assert "replay after the fix" in listed

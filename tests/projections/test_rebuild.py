@@ -1,6 +1,8 @@
 """rebuild_projections: a replay equals incremental updates, --verify finds drift, failures
-leave the old read model, and readers never see a half-built one."""
+leave the old read model, readers never see a half-built one, and each checkpoint's move is
+recorded."""
 
+import getpass
 import threading
 import time
 from decimal import Decimal
@@ -10,7 +12,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connections
 
-from eventsourcing_app.models import ProjectionCheckpoint
+from eventsourcing_app.models import CheckpointChange, ProjectionCheckpoint
 from eventsourcing_app.projections import registry
 from eventsourcing_app.projections.rebuild import rebuild
 from eventsourcing_app.projections.worker import ProjectionWorker
@@ -133,3 +135,32 @@ def test_readers_see_the_old_read_model_until_the_rebuild_commits():
 def test_sagas_are_never_replayed():
     with pytest.raises(CommandError, match=r"bank\.transfer_saga acts on events"):
         rebuild_command("bank.transfer_saga")
+
+
+def test_a_rebuild_records_who_moved_the_checkpoint_from_where_to_where_and_why(monkeypatch):
+    generate_history(accounts=3, events=60)
+    catch_up()
+    assert not CheckpointChange.objects.exists()  # the workers' advances are not recorded
+    open_account("Late", "1.00")  # the checkpoint now lags the head
+    before = ProjectionCheckpoint.objects.get(name="sample.daily").position
+    monkeypatch.setattr(getpass, "getuser", lambda: "oncall")
+    rebuild_command("sample.daily", "--reason", "a day's counts doubled")
+    change = CheckpointChange.objects.get()
+    assert (change.checkpoint, change.kind, change.changed_by, change.reason) == (
+        "sample.daily",
+        "rebuild",
+        "oncall",
+        "a day's counts doubled",
+    )
+    assert (change.from_position, change.to_position) == (before, get_event_store().head())
+    assert before < change.to_position
+    rebuild_command("sample.daily", "--by", "ada")
+    assert CheckpointChange.objects.first().changed_by == "ada"
+
+
+def test_inline_projections_and_verification_record_no_checkpoint_change():
+    generate_history(accounts=3, events=60)
+    catch_up()
+    rebuild_command("sample.balances")  # inline: it has no checkpoint to move
+    rebuild_command("--verify", "sample.daily")  # rolled back: nothing moved
+    assert not CheckpointChange.objects.exists()

@@ -15,7 +15,8 @@ class Command(BaseCommand):
         "Reset the named (default: all) projections and replay the log through their handlers "
         "in one transaction per projection: readers see the old read model until the new one "
         "commits, and a failure leaves the old one. --verify replays into the live tables, "
-        "compares with a copy of them and rolls back, exiting 1 when they differ."
+        "compares with a copy of them and rolls back, exiting 1 when they differ. Each rebuilt "
+        "checkpoint's move is recorded with --by (default: the OS user) and --reason."
     )
 
     def add_arguments(self, parser):
@@ -28,8 +29,16 @@ class Command(BaseCommand):
         )
         parser.add_argument("--database", default="default", help="database alias")
         parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+        parser.add_argument(
+            "--by", default=None, help="who asks for the rebuild (default: the OS user)"
+        )
+        parser.add_argument(
+            "--reason", default="", metavar="TEXT", help="why, for the checkpoint change record"
+        )
 
-    def handle(self, *args, names, batch_size, verify, database, no_progress, **options):
+    def handle(
+        self, *args, names, batch_size, verify, database, no_progress, by, reason, **options
+    ):
         try:
             projections = registry.select(names)
         except LookupError as exc:
@@ -64,6 +73,8 @@ class Command(BaseCommand):
                         batch_size=batch_size,
                         verify=verify,
                         progress=bar.update,
+                        by=by,
+                        reason=reason,
                     )
                 except HandlerFailed as exc:
                     raise CommandError(
