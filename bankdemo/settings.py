@@ -236,8 +236,15 @@ SPECTACULAR_SETTINGS = {
 }
 
 # The event store's settings; see eventsourcing_app/conf.py for every key and its default.
+# The demo's ledger signing key and digest files live outside the repository and the database
+# (`make run` makes the key once); a deployment sets LEDGER_SIGNING_KEY_FILE (or
+# LEDGER_SIGNING_KEY) and LEDGER_DIGEST_DIR in the environment, which win.
+DEMO_DATA = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local/share") / "bankdemo"
+
 EVENTSOURCING = {
     "SNAPSHOT_INTERVAL": 100,
+    "LEDGER_SIGNING_KEY_FILE": str(DEMO_DATA / "ledger-signing-key.pem") if DEBUG else None,
+    "LEDGER_DIGEST_DIR": str(DEMO_DATA / "ledger-digests"),
     # The KAFKA_BOOTSTRAP_SERVERS environment variable overrides this.
     "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9092",
     "KAFKA_TOPIC": "bank-events",

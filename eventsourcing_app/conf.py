@@ -44,10 +44,30 @@ DEFAULTS: dict[str, Any] = {
     "PUBLIC_EVENT_TYPES": None,
     "KAFKA_DELIVERY_TIMEOUT": 15.0,
     "KAFKA_PRODUCER": {},
+    # The ledger (a Merkle tree over the log, RFC 9162): events per sealing batch; how often a
+    # signed digest is sealed (after so many new events, or so many seconds after the last one
+    # when the tree grew since); where digest files go; the Kafka topic the relay publishes
+    # them on; and the Ed25519 signing key, as PEM or base64 text or as a PEM file (the
+    # LEDGER_SIGNING_KEY, LEDGER_SIGNING_KEY_FILE and LEDGER_DIGEST_DIR environment variables
+    # win). No key: the tree still grows, but no digest is sealed.
+    "LEDGER_BATCH_SIZE": 5000,
+    "LEDGER_DIGEST_EVERY": {"events": 10000, "seconds": 60},
+    "LEDGER_DIGEST_DIR": "ledger-digests",
+    "LEDGER_DIGEST_TOPIC": "ledger-digests",
+    "LEDGER_SIGNING_KEY": None,
+    "LEDGER_SIGNING_KEY_FILE": None,
 }
 
 # Settings the environment overrides, for deployments configured without code.
-ENVIRONMENT = {"KAFKA_BOOTSTRAP_SERVERS": "KAFKA_BOOTSTRAP_SERVERS"}
+ENVIRONMENT = {
+    name: name
+    for name in (
+        "KAFKA_BOOTSTRAP_SERVERS",
+        "LEDGER_SIGNING_KEY",
+        "LEDGER_SIGNING_KEY_FILE",
+        "LEDGER_DIGEST_DIR",
+    )
+}
 
 POLL_INTERVALS = {"postgresql": 5.0}  # databases that wake followers with a notification
 POLL_INTERVAL_WITHOUT_NOTIFY = 0.5

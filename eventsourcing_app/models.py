@@ -146,6 +146,91 @@ class Snapshot(models.Model):
         return f"snapshot of {self.aggregate_type} {self.aggregate_id} at v{self.version}"
 
 
+class LedgerQuerySet(models.QuerySet):
+    """Querysets over the ledger that refuse bulk changes, like the events they seal."""
+
+    def update(self, **kwargs):
+        raise AppendOnlyError(f"{self.model._meta.db_table} is append-only")
+
+    def delete(self):
+        raise AppendOnlyError(f"{self.model._meta.db_table} is append-only")
+
+
+class LedgerRow(models.Model):
+    """A row of the ledger: written by the sealer only, never changed."""
+
+    objects = LedgerQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        raise AppendOnlyError(f"{self._meta.db_table} rows are written by the ledger sealer only")
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError(f"{self._meta.db_table} is append-only")
+
+
+class LedgerLeaf(LedgerRow):
+    """Leaf `leaf_index` of the Merkle tree over the log: one event, in log order."""
+
+    leaf_index = models.BigIntegerField(primary_key=True)
+    event_id = models.BigIntegerField(unique=True)
+    transaction_id = models.BigIntegerField()
+    # The event's stream and version, so that a check can name what went missing.
+    aggregate_id = models.UUIDField()
+    version = models.PositiveIntegerField()
+    hash = models.BinaryField(max_length=32)  # SHA-256(0x00 || the event's hash as ASCII)
+
+    class Meta:
+        db_table = "ledger_leaves"
+        indexes = [
+            models.Index(fields=["aggregate_id", "version"], name="ledger_leaves_stream_idx")
+        ]
+
+    def __str__(self) -> str:
+        return f"leaf {self.leaf_index}: event {self.event_id}"
+
+    @property
+    def position(self) -> Position:
+        return Position(self.transaction_id, self.event_id)
+
+
+class LedgerNode(LedgerRow):
+    """The hash of an aligned perfect subtree: leaves [index * 2**level, (index + 1) * 2**level)."""
+
+    pk = models.CompositePrimaryKey("level", "node_index")
+    level = models.SmallIntegerField()
+    node_index = models.BigIntegerField()
+    hash = models.BinaryField(max_length=32)
+
+    class Meta:
+        db_table = "ledger_nodes"
+
+    def __str__(self) -> str:
+        return f"node {self.node_index} of level {self.level}"
+
+
+class LedgerDigest(LedgerRow):
+    """A signed digest of the tree as it stood: what auditors keep outside the database."""
+
+    id = models.BigAutoField(primary_key=True)
+    tree_size = models.BigIntegerField()
+    root_hash = models.CharField(max_length=64)
+    last_position = models.CharField(max_length=41)
+    algorithm = models.CharField(max_length=30)
+    sealed_at = models.CharField(max_length=40)  # the very text that was signed
+    key_id = models.CharField(max_length=64)
+    signature = models.CharField(max_length=100)
+
+    class Meta:
+        db_table = "ledger_digests"
+        indexes = [models.Index(fields=["tree_size"], name="ledger_digests_size_idx")]
+
+    def __str__(self) -> str:
+        return f"digest of {self.tree_size} events sealed at {self.sealed_at}"
+
+
 class ProjectionCheckpoint(models.Model):
     """Where an async projection has got to in the log, who runs it, and how it fares."""
 

@@ -1,7 +1,11 @@
 """Settings for the test suite: the demo project plus the test apps."""
 
+import os
+import tempfile
+
 from bankdemo.settings import *  # noqa: F403
-from bankdemo.settings import DATABASES, INSTALLED_APPS, REST_FRAMEWORK
+from bankdemo.settings import DATABASES, EVENTSOURCING, INSTALLED_APPS, REST_FRAMEWORK
+from eventsourcing_app.ledger.digests import generate_private_key_pem
 
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.projectionapp.apps.ProjectionAppConfig"]
 
@@ -15,3 +19,14 @@ REST_FRAMEWORK = {
 # and one that waits out a PostgreSQL restart (the restart trial) rather than failing fast.
 if "pool" in DATABASES["default"].get("OPTIONS", {}):
     DATABASES["default"]["OPTIONS"]["pool"].update(max_size=32, timeout=60)
+
+# A signing key of the test run's own, in the environment so that the servers and workers the
+# tests start share it; digest files go to a scratch folder.
+os.environ.setdefault("LEDGER_SIGNING_KEY", generate_private_key_pem().decode())
+EVENTSOURCING = {
+    **EVENTSOURCING,
+    "LEDGER_SIGNING_KEY_FILE": None,
+    "LEDGER_DIGEST_DIR": os.environ.setdefault(
+        "LEDGER_DIGEST_DIR", tempfile.mkdtemp(prefix="ledger-digests-")
+    ),
+}

@@ -48,12 +48,16 @@ class Sink(Protocol):
     name: str  # the checkpoint's name
     checkpoint_in_transaction: bool  # True: with the sink's writes; False: after it confirmed
     logger: logging.Logger  # where the follower reports the sink's failures
+    batch_size: int | None  # events per batch; None: the follower's
 
     def handle(self, events: Sequence[StoredEvent]) -> None:
         """Deliver a batch; raise to refuse it."""
 
     def delivered(self, events: Sequence[StoredEvent], milliseconds: float) -> None:
         """Log a batch that was delivered and checkpointed."""
+
+    def caught_up(self) -> None:
+        """Do what is due when the sink has delivered everything there was (may be nothing)."""
 
     def retry_delay(self, failures: int) -> float:
         """Return the seconds to wait before retrying after `failures` failed batches in a row."""
@@ -123,8 +127,10 @@ class LogFollower:
             try:
                 while read := self.deliver(sink):
                     total += read
-                    if read < self.batch_size or (stop is not None and stop.is_set()):
+                    if read < self._batch_size(sink) or (stop is not None and stop.is_set()):
                         break
+                if stop is None or not stop.is_set():
+                    sink.caught_up()
             except (BatchFailed, OwnershipLost) as exc:
                 sink.logger.warning("%s: %s", sink.name, exc)
         return total
@@ -176,14 +182,14 @@ class LogFollower:
             if sink.checkpoint_in_transaction:
                 with transaction.atomic(using=self.using):
                     position = self._owned(sink).position
-                    events = list(self.store.read_log(position, limit=self.batch_size))
+                    events = list(self.store.read_log(position, limit=self._batch_size(sink)))
                     if not events:
                         return 0
                     sink.handle(events)
                     checkpoints.advance(sink.name, events[-1].position, self.using)
             else:
                 position = checkpoints.position(sink.name, self.using)
-                events = list(self.store.read_log(position, limit=self.batch_size))
+                events = list(self.store.read_log(position, limit=self._batch_size(sink)))
                 if not events:
                     return 0
                 sink.handle(events)
@@ -205,6 +211,9 @@ class LogFollower:
         self._failures[sink.name] = 0
         sink.delivered(events, (time.perf_counter() - started) * 1000)
         return len(events)
+
+    def _batch_size(self, sink: Sink) -> int:
+        return sink.batch_size or self.batch_size
 
     def _owned(self, sink: Sink) -> ProjectionCheckpoint:
         checkpoint = checkpoints.lock(sink.name, self.using)

@@ -22,9 +22,16 @@ from confluent_kafka import Producer
 from eventsourcing_app import conf
 from eventsourcing_app.core.errors import DeliveryFailed
 from eventsourcing_app.core.mapper import EventMapper
-from eventsourcing_app.core.records import StoredEvent
+from eventsourcing_app.core.records import Position, StoredEvent
 from eventsourcing_app.core.store import EventStore
+from eventsourcing_app.following import checkpoints
 from eventsourcing_app.following.follower import MAX_BACKOFF, LogFollower
+from eventsourcing_app.ledger.digests import FIELDS
+from eventsourcing_app.models import LedgerDigest
+
+DIGEST_FIELDS = (*FIELDS, "signature")
+# The relay's place among the ledger digests (a digest row id, not a log position).
+DIGEST_CHECKPOINT_PREFIX = "digests:publish:"
 
 logger = logging.getLogger("eventsourcing.publishing")
 
@@ -33,6 +40,7 @@ class EventPublisher:
     """Publish the log's public events to one Kafka topic, from a checkpoint of its own."""
 
     checkpoint_in_transaction = False
+    batch_size = None  # the follower's
     logger = logger
 
     def __init__(
@@ -48,8 +56,11 @@ class EventPublisher:
         delivery_timeout: float | None = None,
         lease: dt.timedelta | None = None,
         owner: str = "publisher",
+        digest_topic: str | None = None,
     ) -> None:
         self.topic = topic
+        self.digest_topic = digest_topic or conf.get("LEDGER_DIGEST_TOPIC")
+        self.using = using
         self.public_names = public_names
         self.delivery_timeout = delivery_timeout or conf.get("KAFKA_DELIVERY_TIMEOUT")
         self.name = f"publish:{topic}"
@@ -135,10 +146,10 @@ class EventPublisher:
     def _public(self, events: Sequence[StoredEvent]) -> int:
         return sum(1 for event in events if self.public_name(event.event_type) is not None)
 
-    def _produce(self, key: bytes, value: bytes, headers, callback) -> None:
+    def _produce(self, key: bytes, value: bytes, headers, callback, topic=None) -> None:
         while True:
             try:
-                self.producer.produce(self.topic, key=key, value=value, headers=headers,
+                self.producer.produce(topic or self.topic, key=key, value=value, headers=headers,
                                       on_delivery=callback)  # fmt: skip
                 return
             except BufferError:
@@ -147,6 +158,44 @@ class EventPublisher:
     def retry_delay(self, failures: int) -> float:
         """Back off while the broker is away: 1, 2, 4 ... seconds, at most MAX_BACKOFF."""
         return min(2.0 ** max(failures - 1, 0), MAX_BACKOFF)
+
+    def caught_up(self) -> None:
+        """Relay the ledger digests sealed since the last ones relayed."""
+        self.publish_digests()
+
+    def publish_digests(self) -> int:
+        """Produce new ledger digests on the digest topic; return how many the broker confirmed.
+
+        A digest's checkpoint (its row id) moves only after the broker confirmed it; a failure
+        is logged and retried when the relay is next caught up.
+        """
+        name = f"{DIGEST_CHECKPOINT_PREFIX}{self.digest_topic}"
+        checkpoints.ensure([name], self.using)
+        after = checkpoints.position(name, self.using).id
+        rows = list(
+            LedgerDigest.objects.using(self.using).filter(id__gt=after).order_by("id")[:100]
+        )
+        if not rows:
+            return 0
+        failures: list[str] = []
+
+        def confirmed(error, message) -> None:
+            if error is not None:
+                failures.append(str(error))
+
+        for row in rows:
+            document = {field: getattr(row, field) for field in DIGEST_FIELDS}
+            value = json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+            self._produce(str(row.tree_size).encode(), value, [], confirmed,
+                          topic=self.digest_topic)  # fmt: skip
+        unconfirmed = self.producer.flush(self.delivery_timeout)
+        if unconfirmed or failures:
+            logger.warning("ledger digests not confirmed by the broker, retrying later: %s",
+                           failures[0] if failures else f"{unconfirmed} unconfirmed")  # fmt: skip
+            return 0
+        checkpoints.advance(name, Position(0, rows[-1].id), self.using)
+        logger.info("relayed %d ledger digests to %s", len(rows), self.digest_topic)
+        return len(rows)
 
     def close(self) -> None:
         self.producer.flush(self.delivery_timeout)
@@ -170,5 +219,6 @@ class EventPublisher:
             published = self.publish_batch()
             total += published
             if published == 0:
-                return total
+                break
+        self.publish_digests()
         return total

@@ -40,7 +40,11 @@ def projection_statuses(store: EventStore, using: str = "default") -> list[Proje
     async one is counted up to a million events (`behind_capped` says when there are more).
     """
     head = store.head()
-    checkpoints = {cp.name: cp for cp in ProjectionCheckpoint.objects.using(using).all()}
+    # Checkpoints named "digests:..." count ledger digests, not events: no lag to show.
+    checkpoints = {
+        cp.name: cp
+        for cp in ProjectionCheckpoint.objects.using(using).exclude(name__startswith="digests:")
+    }
     names = registry.names() + sorted(set(checkpoints) - set(registry.names()))
     return [_status(name, checkpoints.get(name), head, store) for name in names]
 

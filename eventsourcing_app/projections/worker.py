@@ -16,6 +16,7 @@ from eventsourcing_app import conf
 from eventsourcing_app.core.records import StoredEvent
 from eventsourcing_app.core.store import EventStore
 from eventsourcing_app.following.follower import LogFollower
+from eventsourcing_app.ledger.sealer import LedgerSink
 from eventsourcing_app.projections.base import Batch, Projection
 
 logger = logging.getLogger("eventsourcing.projections")
@@ -25,6 +26,7 @@ class ProjectionSink:
     """Apply batches to one projection's read model; the checkpoint moves with its writes."""
 
     checkpoint_in_transaction = True
+    batch_size = None  # the follower's
     logger = logger
 
     def __init__(self, projection: Projection, using: str, retry_failed_after: dt.timedelta):
@@ -45,12 +47,15 @@ class ProjectionSink:
     def retry_delay(self, failures: int) -> float:
         return self.retry_failed_after.total_seconds()
 
+    def caught_up(self) -> None:
+        """Nothing is due between batches."""
+
     def close(self) -> None:
         """Nothing in flight: every batch committed or rolled back."""
 
 
 class ProjectionWorker(LogFollower):
-    """Run async projections until told to stop, waking on new events."""
+    """Run async projections (and, with `ledger`, the ledger sealer) until told to stop."""
 
     def __init__(
         self,
@@ -63,6 +68,7 @@ class ProjectionWorker(LogFollower):
         lease: dt.timedelta | None = None,
         retry_failed_after: dt.timedelta | None = None,
         owner: str | None = None,
+        ledger: bool = False,
     ) -> None:
         if retry_failed_after is None:
             retry_failed_after = dt.timedelta(seconds=conf.get("RETRY_FAILED_SECONDS"))
@@ -71,6 +77,8 @@ class ProjectionWorker(LogFollower):
             for projection in projections
             if not projection.inline
         ]
+        if ledger:
+            sinks.append(LedgerSink(using))
         super().__init__(
             sinks,
             store,

@@ -8,8 +8,10 @@ from eventsourcing_app import conf
 from eventsourcing_app.checks import check_settings
 
 
-def test_every_setting_has_its_default_when_the_project_sets_none(settings):
+def test_every_setting_has_its_default_when_the_project_sets_none(settings, monkeypatch):
     settings.EVENTSOURCING = {}
+    for variable in conf.ENVIRONMENT.values():
+        monkeypatch.delenv(variable, raising=False)
     assert {name: conf.get(name) for name in conf.DEFAULTS} == conf.DEFAULTS
 
 

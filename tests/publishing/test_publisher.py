@@ -215,3 +215,22 @@ def test_the_downstream_consumer_records_each_movement_once(broker, topic):
     assert record_statements(envelopes) == 0  # delivered again: recorded once
     kinds = sorted(StatementNotification.objects.values_list("kind", "amount"))
     assert kinds == [("deposit", "10.00"), ("withdrawal", "4.00")]
+
+
+def test_the_relay_publishes_ledger_digests_on_a_topic_of_their_own(broker, topic):
+    from eventsourcing_app.ledger import digests, keys
+    from eventsourcing_app.ledger.sealer import seal_now
+
+    store = get_event_store()
+    store.append(uuid.uuid4(), [NewEvent("ledger.MoneyDeposited", {"amount": "1.00"})],
+                 expected_version=NO_STREAM, aggregate_type="ledger.Account")  # fmt: skip
+    sealed = [seal_now(store), seal_now(store)]
+    digest_topic = f"{topic}-digests"
+    relay = publisher(broker, topic, digest_topic=digest_topic)
+    relay.run_until_caught_up()
+    received = consume_all(broker, digest_topic, expected=2)
+    documents = [{k: v for k, v in m.items() if k != "_key"} for m in received]
+    assert documents == [d.as_dict() for d in sealed]
+    for document in documents:
+        assert digests.signature_valid(digests.Digest.from_dict(document), keys.public_key())
+    assert relay.publish_digests() == 0  # each digest once: the checkpoint moved

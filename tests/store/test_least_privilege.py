@@ -1,4 +1,4 @@
-"""The application can run as a role that may only read and append events.
+"""The application can run as a role that may only read and append events and the ledger.
 
 Migrations run as the owning role; `manage.py grant_app_role` gives the application's role
 what it needs. That role is refused UPDATE, DELETE and TRUNCATE on `events`, cannot disable
@@ -28,6 +28,11 @@ REFUSED = [
     "TRUNCATE events",
     "ALTER TABLE events DISABLE TRIGGER ALL",
     "SET session_replication_role = replica",
+    "UPDATE ledger_leaves SET hash = hash",
+    "DELETE FROM ledger_nodes",
+    "TRUNCATE ledger_digests",
+    "ALTER TABLE ledger_leaves DISABLE TRIGGER ALL",
+    "DELETE FROM checkpoint_changes",
 ]
 
 
@@ -76,6 +81,7 @@ services.account_deposit(account_id=a.id, amount="50.00")
 services.transfer_request(source_id=a.id, destination_id=b.id, amount="20.00")
 services.settle_transfers()
 call_command("run_projections", "--once")
+call_command("ledger_digest", "--no-progress")
 call_command("rebuild_projections", "--no-progress")
 call_command("snapshots", "--rebuild", "--no-progress")
 call_command("verify_events", "--no-progress")

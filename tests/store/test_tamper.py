@@ -88,3 +88,10 @@ def test_a_removed_event_is_found(accounts):
 def test_a_bad_aggregate_argument_is_one_clear_line():
     with pytest.raises(CommandError, match="invalid UUID value"):
         verify("--aggregate", "not-a-uuid")
+
+
+def test_a_stream_that_does_not_exist_exits_2_and_says_so(accounts):
+    with pytest.raises(CommandError) as caught:
+        verify("--aggregate", str(new_id()))
+    assert caught.value.returncode == 2
+    assert "does not exist" in str(caught.value)
