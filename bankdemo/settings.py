@@ -8,6 +8,9 @@ DJANGO_DB_POOL_MAX    PostgreSQL connections per process (default 8; 0: no pool)
                       DJANGO_DB_POOL_MIN (1) and DJANGO_DB_POOL_TIMEOUT (3 s to wait for one)
 DJANGO_SECURE_PROXY_SSL_HEADER  with DJANGO_DEBUG=0 behind a TLS proxy: the header it sets to
                       "https" (e.g. X-Forwarded-Proto); unset, no such header is trusted
+LEDGER_SIGNING_KEY_FILE the Ed25519 key that signs ledger digests (PEM); or LEDGER_SIGNING_KEY
+                      (PEM or base64 text). Debugging: a demo key outside the repository
+LEDGER_DIGEST_DIR     where digest files are written (default: next to the demo key)
 """
 
 import os
