@@ -180,11 +180,12 @@ def check_against_digest(
             progress(len(events))
         position, after = events[-1].position, frontier.size - 1
     if frontier.size < digest.tree_size:
+        held = f"the log holds {frontier.size} of the {digest.tree_size} events the digest sealed"
+        if first_difference is not None and first_difference[2] is not None:
+            # Events went missing before the end: name the first, not the last leaf sealed.
+            return f"{held}; {_difference(*first_difference, recorder, using)}"
         missing = tree.leaves(frontier.size - 1, 1)
-        return (
-            f"the log holds {frontier.size} of the {digest.tree_size} events the digest sealed"
-            + (f"; first missing: {_missing(missing[0], recorder)}" if missing else "")
-        )
+        return held + (f"; first missing: {_missing(missing[0], recorder)}" if missing else "")
     if frontier.root() == digest.root:
         return None
     if first_difference is None:
@@ -192,16 +193,31 @@ def check_against_digest(
             f"the first {digest.tree_size} events do not give the digest's root, and the ledger "
             "tables were rewritten to match them: the altered event cannot be named from here"
         )
-    index, event, sealed = first_difference
+    return _difference(*first_difference, recorder, using)
+
+
+def _difference(index: int, event, sealed: Leaf | None, recorder: Recorder, using: str) -> str:
+    """Name the first event of the log that is not the one sealed at its leaf."""
     if sealed is None:
         return f"leaf {index} is missing from the ledger, and the log differs from the digest"
-    if sealed.position.id != event.id:
-        if Event.objects.using(using).filter(id=sealed.position.id).exists():
-            return (
-                f"events were reordered: leaf {index} sealed {sealed.describe()}, and the log "
-                f"now has event {event.id} ({event.aggregate_id} v{event.version}) in its place"
-            )
-        return _missing(sealed, recorder)
+    stream_version = (event.aggregate_id, event.version)
+    if sealed.position.id != event.id or (sealed.aggregate_id, sealed.version) != stream_version:
+        # The sealed event is still there if its stream still has its version: swapping two
+        # events' ids swaps their places and leaves both ids in use.
+        now = (
+            Event.objects.using(using)
+            .filter(aggregate_id=sealed.aggregate_id, version=sealed.version)
+            .values_list("id", flat=True)
+            .first()
+        )
+        if now is None:
+            return f"first missing: {_missing(sealed, recorder)}"
+        renumbered = f"; it is event {now} now" if now != sealed.position.id else ""
+        return (
+            f"events were reordered: leaf {index} sealed {sealed.describe()}, and the log "
+            f"now has event {event.id} ({event.aggregate_id} v{event.version}) in its place"
+            + renumbered
+        )
     return (
         f"event {event.id} ({event.aggregate_id} v{event.version}) was altered after it was "
         f"sealed at leaf {index}: its hash is not the one the digest covers"
