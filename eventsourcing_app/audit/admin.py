@@ -90,6 +90,11 @@ class RecentFilter(admin.SimpleListFilter):
         return queryset.filter(created_at__gte=since)
 
 
+def _metadata(event: Event) -> dict:
+    """An event's metadata, or nothing when a row altered behind the triggers holds no object."""
+    return event.metadata if isinstance(event.metadata, dict) else {}
+
+
 @admin.register(Event)
 class EventAdmin(AuditViews, ReadOnlyAdmin):
     list_display = ("position", "when", "aggregate", "event_type", "version", "user",
@@ -101,6 +106,7 @@ class EventAdmin(AuditViews, ReadOnlyAdmin):
     show_full_result_count = False
     paginator = CappedCountPaginator
     list_per_page = 100
+    change_form_template = "admin/eventsourcing/event_change.html"  # with the ledger entry
 
     @admin.display(description="position", ordering="id")
     def position(self, event: Event):
@@ -118,12 +124,12 @@ class EventAdmin(AuditViews, ReadOnlyAdmin):
 
     @admin.display(description="user")
     def user(self, event: Event):
-        return event.metadata.get("user_id") or "-"
+        return _metadata(event).get("user_id") or "-"
 
     @admin.display(description="correlation")
     def correlation(self, event: Event):
-        correlation_id = event.metadata.get("correlation_id")
-        if not correlation_id:
+        correlation_id = _metadata(event).get("correlation_id")
+        if not correlation_id or not isinstance(correlation_id, str):
             return "-"
         url = reverse("admin:eventsourcing_correlation", args=[correlation_id])
         return format_html('<a href="{}">{}</a>', url, correlation_id[:18])

@@ -13,10 +13,19 @@ from eventsourcing_app.core.errors import DomainError
 from eventsourcing_app.core.mapper import EventMapper
 from eventsourcing_app.core.records import StoredEvent
 from eventsourcing_app.core.store import EventStore
-from eventsourcing_app.core.verification import VerificationReport, verify_chains
+from eventsourcing_app.core.verification import ChainBreak, VerificationReport, verify_chains
 from eventsourcing_app.domain.aggregate import Aggregate, aggregate_types
+from eventsourcing_app.ledger.digests import DigestError
+from eventsourcing_app.ledger.integrity import stream_integrity
+from eventsourcing_app.ledger.proofs import LedgerEntry, ledger_entry
+from eventsourcing_app.ledger.tree import Leaf, LedgerDamaged, LedgerTree
 
 MAX_TIMELINE = 2000
+MAX_VERSION = 2**31 - 1  # the version column's range on every database
+# What a damaged ledger or an altered row can raise while a page reads them: shown, never a 500.
+UNREADABLE = (LedgerDamaged, DigestError, ValueError, TypeError, LookupError)
+# What replaying an altered row can raise: the card names it instead of failing the page.
+REPLAY_ERRORS = (DomainError, LookupError, TypeError, ValueError, AttributeError, ArithmeticError)
 
 
 @dataclass
@@ -35,6 +44,8 @@ class TimelineEntry:
     state: dict[str, Any]
     changes: list[Change] = field(default_factory=list)
     error: str = ""
+    breaks: list[ChainBreak] = field(default_factory=list)
+    leaf: Leaf | None = None
 
     @property
     def upcast(self) -> bool:
@@ -97,15 +108,85 @@ def timeline(store: EventStore, aggregate_id: uuid.UUID, mapper: EventMapper | N
                 if aggregate is not None:
                     aggregate.apply(mapper.to_domain(stored))
                     state = state_of(aggregate)
-            except DomainError as exc:
-                error = str(exc)
+            except REPLAY_ERRORS as exc:  # an altered row may hold anything
+                error = str(exc) or type(exc).__name__
         entries.append(TimelineEntry(stored, upcast_data, state, diff(previous, state), error))
         previous = state
     return entries, cls
 
 
-def tamper_check(store: EventStore, aggregate_id: uuid.UUID) -> VerificationReport:
-    return verify_chains(store.recorder, aggregate_id=aggregate_id)
+@dataclass
+class Integrity:
+    """What `stream_integrity` found for one stream, ready for a page: the chain and the ledger.
+
+    `problem` is set when the ledger or a row of the stream could not be read; the stream
+    then counts as unverified.
+    """
+
+    report: VerificationReport
+    sealed: dict[int, Leaf] = field(default_factory=dict)
+    problem: str = ""
+
+    @property
+    def intact(self) -> bool:
+        return self.report.intact and not self.problem
+
+    @property
+    def breaks(self) -> list[ChainBreak]:
+        return self.report.breaks
+
+    @property
+    def break_count(self) -> int:
+        return self.report.break_count
+
+    @property
+    def more_breaks(self) -> int:
+        """How many breaks were counted beyond those the report lists."""
+        return self.report.break_count - len(self.report.breaks)
+
+    @property
+    def events(self) -> int:
+        return self.report.events_checked
+
+    def breaks_of(self, event_id: int) -> list[ChainBreak]:
+        return [chain_break for chain_break in self.breaks if chain_break.event_id == event_id]
+
+
+def integrity(store: EventStore, aggregate_id: uuid.UUID) -> Integrity:
+    """Check one stream's chain and its sealed leaves, once for the page (reads in batches)."""
+    using = getattr(store.recorder, "using", "default")
+    try:
+        report = stream_integrity(store.recorder, aggregate_id, using)
+        sealed = LedgerTree(using).leaves_of_stream(aggregate_id)
+    except UNREADABLE as exc:
+        try:
+            chains = verify_chains(store.recorder, aggregate_id=aggregate_id)
+        except UNREADABLE as again:  # a row the recorder cannot read or the check cannot hash
+            return Integrity(VerificationReport(), problem=unreadable(again))
+        return Integrity(chains, problem=f"the ledger could not be read: {exc}")
+    return Integrity(report, sealed)
+
+
+def unreadable(exc: Exception) -> str:
+    return (
+        f"the stream cannot be read or verified ({type(exc).__name__}: {exc}): "
+        "a row may have been altered behind the triggers"
+    )
+
+
+def mark(entries: list[TimelineEntry], checked: Integrity) -> None:
+    """Put each break on the card of its event, and each card's sealed leaf beside it."""
+    for entry in entries:
+        entry.breaks = checked.breaks_of(entry.event.id)
+        entry.leaf = checked.sealed.get(entry.event.version)
+
+
+def entry_in_ledger(event_id: int, event_hash: str, using: str = "default") -> LedgerEntry:
+    """Return the event's ledger entry, checked; a ledger that cannot be read is an answer."""
+    try:
+        return ledger_entry(event_id, event_hash, using)
+    except UNREADABLE as exc:
+        return LedgerEntry(None, None, False, f"the ledger could not be read: {exc}")
 
 
 def parse_point(value: str | None) -> int | dt.datetime | None:
@@ -114,6 +195,13 @@ def parse_point(value: str | None) -> int | dt.datetime | None:
         return None
     value = value.strip()
     if value.isdigit():
-        return int(value)
+        version = int(value)
+        if version > MAX_VERSION:
+            raise ValueError(f"no stream reaches version {value}")
+        return version
     moment = dt.datetime.fromisoformat(value)
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+    try:
+        return moment.astimezone(dt.UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:00-05:00 is beyond the year 9999 in UTC
+        raise ValueError(f"{value} is out of range") from None

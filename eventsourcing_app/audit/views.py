@@ -10,9 +10,10 @@ from django.urls import path
 
 from eventsourcing_app.audit import charts, timelines
 from eventsourcing_app.core.errors import AggregateNotFound
+from eventsourcing_app.core.repository import Repository
 from eventsourcing_app.domain.aggregate import aggregate_types
 from eventsourcing_app.models import Event
-from eventsourcing_app.wiring import get_event_store, get_repository
+from eventsourcing_app.wiring import get_event_store
 
 
 class AuditViews:
@@ -27,7 +28,7 @@ class AuditViews:
                  name="eventsourcing_state"),
             path("timeline/<uuid:aggregate_id>/compare/", view(self.compare_view),
                  name="eventsourcing_compare"),
-            path("correlation/<str:correlation_id>/", view(self.correlation_view),
+            path("correlation/<path:correlation_id>/", view(self.correlation_view),
                  name="eventsourcing_correlation"),
         ]  # fmt: skip
 
@@ -38,19 +39,28 @@ class AuditViews:
     def timeline_view(self, request, aggregate_id):
         self._require_view(request)
         store = get_event_store()
-        entries, cls = timelines.timeline(store, aggregate_id)
-        if not entries:
+        checked = timelines.integrity(store, aggregate_id)
+        # A stream the log lost entirely but the ledger sealed still has a page: its breaks.
+        aggregate_type = "Deleted stream"
+        try:
+            entries, cls = timelines.timeline(store, aggregate_id)
+        except timelines.UNREADABLE as exc:  # an altered row the recorder cannot read
+            entries, cls, aggregate_type = [], None, "Unreadable stream"
+            checked.problem = checked.problem or timelines.unreadable(exc)
+        if not entries and checked.intact:
             raise Http404("no such aggregate")
-        report = timelines.tamper_check(store, aggregate_id)
-        first = entries[0].event
+        timelines.mark(entries, checked)
+        if entries:
+            aggregate_type = entries[0].event.aggregate_type
         context = self._context(
             request,
-            f"{first.aggregate_type} {aggregate_id}",
+            f"{aggregate_type} {aggregate_id}",
             aggregate_id=aggregate_id,
-            aggregate_type=first.aggregate_type,
+            aggregate_type=aggregate_type,
             entries=entries,
-            tamper=report,
-            chart=charts.chart(first.aggregate_type, [entry.state for entry in entries]),
+            integrity=checked,
+            carded={entry.event.id for entry in entries},
+            chart=charts.chart(aggregate_type, [entry.state for entry in entries]),
             known_class=cls is not None,
         )
         return TemplateResponse(request, "admin/eventsourcing/timeline.html", context)
@@ -63,8 +73,12 @@ class AuditViews:
         except ValueError:
             messages.error(request, f"{point_text!r} is neither a version nor a date-time")
             point = None
-        state = self._load(request, aggregate_id, point) if point is not None else None
         store = get_event_store()
+        checked = timelines.integrity(store, aggregate_id) if point is not None else None
+        if checked is not None and not checked.intact:
+            return self._refuse(request, "state.html", f"State of {aggregate_id}", checked,
+                                aggregate_id=aggregate_id, point=point_text)  # fmt: skip
+        state = self._load(request, aggregate_id, point) if point is not None else None
         later = []
         if state is not None:
             later = list(store.read_stream(aggregate_id, after_version=state["version"]))[:200]
@@ -83,6 +97,13 @@ class AuditViews:
                 messages.error(request, f"{text!r} is neither a version nor a date-time")
                 point = None
             points.append((text, point))
+        title = f"Compare two points of {aggregate_id}"
+        checked = None
+        if points[0][1] or points[1][1]:
+            checked = timelines.integrity(get_event_store(), aggregate_id)
+        if checked is not None and not checked.intact:
+            return self._refuse(request, "compare.html", title, checked, aggregate_id=aggregate_id,
+                                a=points[0][0], b=points[1][0])  # fmt: skip
         left = self._load(request, aggregate_id, points[0][1]) if points[0][1] else None
         right = self._load(request, aggregate_id, points[1][1]) if points[1][1] else None
         between, changes = [], []
@@ -96,7 +117,7 @@ class AuditViews:
             changes = timelines.diff(low["fields"], high["fields"])
         context = self._context(
             request,
-            f"Compare two points of {aggregate_id}",
+            title,
             aggregate_id=aggregate_id,
             a=points[0][0],
             b=points[1][0],
@@ -116,6 +137,28 @@ class AuditViews:
                                 correlation_id=correlation_id, events=events)  # fmt: skip
         return TemplateResponse(request, "admin/eventsourcing/correlation.html", context)
 
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        """The event page: the event's fields, its integrity and its entry in the ledger."""
+        if obj is not None:
+            store = get_event_store()
+            checked = timelines.integrity(store, obj.aggregate_id)
+            using = getattr(store.recorder, "using", "default")
+            context.update(
+                integrity=checked,
+                event_breaks=checked.breaks_of(obj.id),
+                ledger=timelines.entry_in_ledger(obj.id, obj.hash, using),
+            )
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def _refuse(self, request, template, title, checked, **extra):
+        """Answer a replay of a stream that is not intact with its breaks, not forged state.
+
+        The same refusal as the API's 409 `integrity_broken`: state replayed from altered or
+        missing events would look sound, so the page shows what is broken instead.
+        """
+        context = self._context(request, title, refused=checked, **extra)
+        return TemplateResponse(request, f"admin/eventsourcing/{template}", context, status=409)
+
     def _require_view(self, request):
         if not self.has_view_permission(request):
             raise Http404("not allowed")
@@ -128,7 +171,9 @@ class AuditViews:
         if cls is None:
             messages.error(request, f"{first.aggregate_type} has no aggregate class here")
             return None
-        repository = get_repository(cls)
+        # Replayed from the events alone, which the page has just verified: a snapshot is a
+        # cache that no integrity check covers, and a forged one must not show as state.
+        repository = Repository(cls, get_event_store())
         try:
             if isinstance(point, int):
                 aggregate = repository.load(aggregate_id, version=point)

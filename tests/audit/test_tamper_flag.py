@@ -21,5 +21,5 @@ def test_a_row_altered_behind_the_triggers_is_flagged_on_its_timeline(client):
     assert "hash chain verified" in page
     tamper("UPDATE events SET event_data = %s WHERE id = %s", ['{"owner": "Mallory"}', victim.pk])
     page = client.get(f"{EVENTS}timeline/{victim.aggregate_id}/").content.decode()
-    assert "hash chain broken" in page
+    assert "integrity broken" in page
     assert f"event {victim.pk} " in page

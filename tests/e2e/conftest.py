@@ -43,7 +43,15 @@ CHROMIUM_ARGS = [
 ]
 ASYNC_UNSAFE = "DJANGO_ALLOW_ASYNC_UNSAFE"
 TRIGGERS = importlib.import_module("eventsourcing_app.migrations.0002_append_only_triggers")
-NO_DELETE = "events_no_delete"
+LEDGER = importlib.import_module("eventsourcing_app.migrations.0005_ledger")
+# The SQLite triggers that refuse DELETE, by name: the events table's and the ledger's.
+NO_DELETE = {
+    "events_no_delete": next(sql for sql in TRIGGERS.SQLITE_INSTALL if "events_no_delete" in sql),
+    **{
+        f"{table}_no_delete": LEDGER.SQLITE_TRIGGERS[1].format(table=table)
+        for table in LEDGER.TABLES
+    },
+}
 FAILED_KEY = pytest.StashKey[bool]()
 
 
@@ -125,23 +133,24 @@ def screenshot(page: Page, shots: Path):
 
 
 def _sqlite_refuses_delete(refuse: bool) -> None:
-    """Drop or restore the SQLite trigger that refuses DELETE on the events table."""
+    """Drop or restore the SQLite triggers that refuse DELETE on the events and ledger tables."""
     if connection.vendor != "sqlite":
         return
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name = %s", [NO_DELETE]
-        )
-        present = cursor.fetchone() is not None
-        if refuse and not present:
-            cursor.execute(next(sql for sql in TRIGGERS.SQLITE_INSTALL if NO_DELETE in sql))
-        elif present and not refuse:
-            cursor.execute(f"DROP TRIGGER {NO_DELETE}")
+        for name, create in NO_DELETE.items():
+            cursor.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name = %s", [name]
+            )
+            present = cursor.fetchone() is not None
+            if refuse and not present:
+                cursor.execute(create)
+            elif present and not refuse:
+                cursor.execute(f"DROP TRIGGER {name}")
 
 
 @pytest.fixture(scope="package")
 def _append_only_restored(django_db_blocker):
-    """After the last browser test, the events table refuses DELETE again (SQLite)."""
+    """After the last browser test, the events and ledger tables refuse DELETE again (SQLite)."""
     yield
     with django_db_blocker.unblock():
         _sqlite_refuses_delete(True)
@@ -149,12 +158,12 @@ def _append_only_restored(django_db_blocker):
 
 @pytest.fixture
 def flushable_events(transactional_db, _append_only_restored):
-    """Let the live server's transactional test empty the events table afterwards.
+    """Let the live server's transactional test empty the events and ledger tables afterwards.
 
     Django empties the tables after a transactional test. On PostgreSQL the suite opts in to
-    TRUNCATE per connection (tests/conftest.py); on SQLite the append-only trigger refuses the
-    DELETE, so it is dropped between the test and the flush, and put back before the next test
-    and after the last one. During a test the table stays append-only.
+    TRUNCATE per connection (tests/conftest.py); on SQLite the append-only triggers refuse the
+    DELETE, so they are dropped between the test and the flush, and put back before the next
+    test and after the last one. During a test the tables stay append-only.
     """
     _sqlite_refuses_delete(True)
     yield

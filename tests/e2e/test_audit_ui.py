@@ -12,8 +12,10 @@ import uuid
 from django.contrib.auth.models import Group, User
 from playwright.sync_api import Page, expect
 
+from eventsourcing_app.ledger.sealer import seal_now
 from eventsourcing_app.models import Event
 from eventsourcing_app.projections import registry as projection_registry
+from eventsourcing_app.wiring import get_event_store
 from tests.e2e.conftest import History, log_in
 
 EVENTS = "/admin/eventsourcing_app/event/"
@@ -230,3 +232,22 @@ def test_projection_status_lists_every_projection(auditor_page: Page, history: H
     expect(page.locator("#result_list")).to_be_visible()
     expect(page.locator("select[name=action]")).to_have_count(0)
     screenshot("08-projection-status")
+
+
+def test_event_page_shows_its_ledger_entry_with_a_verified_proof(
+    auditor_page: Page, history: History, screenshot
+):
+    digest = seal_now(get_event_store())
+    page = auditor_page
+    open_timeline(page, history.account_id)
+    expect(page.locator("#tamper")).to_have_text("hash chain and ledger verified")
+    event = stream(history.account_id)[1]
+    page.locator(f"#v{event.version}").get_by_role("link", name="event page").click()
+    expect(page).to_have_url(re.compile(rf"{EVENTS}{event.pk}/change/$"))
+    log = list(Event.objects.order_by("transaction_id", "id").values_list("pk", flat=True))
+    expect(page.locator("#leaf-index")).to_have_text(str(log.index(event.pk)))
+    expect(page.locator("#digest")).to_contain_text(f"tree size {digest.tree_size}")
+    expect(page.locator("#digest")).to_contain_text(digest.root_hash)
+    expect(page.locator("#proof")).to_have_text("proof verified")
+    expect(page.locator("#proof")).to_have_class(re.compile(r"\bes-ok\b"))
+    screenshot("09-event-page-ledger")
