@@ -44,6 +44,9 @@ class DjangoRecorder:
 
     # The condition (after WHERE ...) that keeps a log reader behind writers still in flight.
     log_bound = ""
+    # Whether the driver hands JSON columns over decoded (then a JSON string is a str, not text
+    # to decode again); SQLite returns the text.
+    driver_decodes_json = False
 
     def __init__(self, using: str = "default") -> None:
         self.using = using
@@ -221,8 +224,8 @@ class DjangoRecorder:
             event_type=row[4],
             version=row[5],
             schema_version=row[6],
-            data=_loads(row[7]),
-            metadata=_loads(row[8]),
+            data=row[7] if self.driver_decodes_json else _loads(row[7]),
+            metadata=row[8] if self.driver_decodes_json else _loads(row[8]),
             created_at=created_at,
             hash=row[10],
             previous_hash=row[11],

@@ -90,6 +90,7 @@ class PostgreSQLRecorder(DjangoRecorder):
     """Record events in PostgreSQL, with a log bound that never lets a reader skip an event."""
 
     log_bound = POSTGRESQL_LOG_BOUND
+    driver_decodes_json = True  # binary results: psycopg decodes JSONB itself
 
     def lock_stream(self, aggregate_id: uuid.UUID) -> None:
         key = (aggregate_id.int >> 64) - (1 << 63)  # a signed 64-bit advisory lock key

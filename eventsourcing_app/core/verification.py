@@ -51,8 +51,13 @@ def verify_chains(
     aggregate_id: uuid.UUID | None = None,
     batch_size: int = 1000,
     progress: Callable[[int], None] | None = None,
+    each: Callable[[StoredEvent, VerificationReport], None] | None = None,
 ) -> VerificationReport:
-    """Check every event's hash and link, stream by stream, reading in constant memory."""
+    """Check every event's hash and link, stream by stream, reading in constant memory.
+
+    `each` sees every event after its own check, so that a caller adds checks of its own in
+    the same single read.
+    """
     report = VerificationReport()
     stream, expected_version, previous = None, 1, GENESIS_HASH
     after = None
@@ -63,6 +68,8 @@ def verify_chains(
                 stream, expected_version, previous = event.aggregate_id, 1, GENESIS_HASH
                 report.streams_checked += 1
             _check(event, expected_version, previous, report)
+            if each is not None:
+                each(event, report)
             expected_version, previous = event.version + 1, event.hash
         report.events_checked += len(batch)
         if progress is not None and batch:

@@ -35,18 +35,21 @@ class MissingEvent:
 def stream_integrity(
     recorder: Recorder, aggregate_id: uuid.UUID, using: str = "default"
 ) -> VerificationReport:
-    """Verify one stream's chain and compare its events with the leaves sealed for them."""
-    report = verify_chains(recorder, aggregate_id=aggregate_id)
+    """Verify one stream's chain and compare its events with the leaves sealed for them.
+
+    The stream is read once; memory grows with the leaves sealed for it, not with its events'
+    content.
+    """
     sealed = LedgerTree(using).leaves_of_stream(aggregate_id)
-    stored = {}
-    after = None
-    while batch := recorder.read_chains(after, 1000, aggregate_id):
-        for event in batch:
-            stored[event.version] = event
-            leaf = sealed.get(event.version)
-            if leaf is not None:
-                _compare(event, leaf, report)
-        after = (batch[-1].aggregate_id, batch[-1].version)
+    stored: set[int] = set()
+
+    def compare(event, report: VerificationReport) -> None:
+        stored.add(event.version)
+        leaf = sealed.get(event.version)
+        if leaf is not None:
+            _compare(event, leaf, report)
+
+    report = verify_chains(recorder, aggregate_id=aggregate_id, each=compare)
     for version, leaf in sorted(sealed.items()):
         if version not in stored:
             missing = MissingEvent(leaf.position.id, aggregate_id, version)

@@ -95,3 +95,11 @@ def test_a_stream_that_does_not_exist_exits_2_and_says_so(accounts):
         verify("--aggregate", str(new_id()))
     assert caught.value.returncode == 2
     assert "does not exist" in str(caught.value)
+
+
+def test_data_altered_to_a_bare_json_string_is_named_not_a_crash(accounts):
+    victim = Event.objects.get(aggregate_id=accounts[0], version=3)
+    tamper("UPDATE events SET event_data = %s WHERE id = %s", ['"forged"', victim.pk])
+    with pytest.raises(CommandError) as caught:
+        verify()
+    assert f"first broken: event {victim.pk} " in str(caught.value)
