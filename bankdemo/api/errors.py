@@ -8,10 +8,17 @@ from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
+from bankdemo.api.integrity import IntegrityBroken
 from bankdemo.domain import Refusal
 from bankdemo.services import StaleVersion
 from eventsourcing_app.core.errors import ConcurrencyError, InvalidAppend
 from eventsourcing_app.domain import AggregateNotFound
+from eventsourcing_app.ledger.proofs import ProofUnavailable
+from eventsourcing_app.ledger.tree import LedgerDamaged
+
+# A question the ledger cannot answer is a 404 (not sealed yet, beyond the tree), except when
+# the server lacks its signing key: no request can change that, so it is the server's fault.
+UNAVAILABLE_STATUS = {"no_signing_key": status.HTTP_503_SERVICE_UNAVAILABLE}
 
 
 def error(status_code: int, code: str, detail: str, **extra) -> Response:
@@ -37,6 +44,20 @@ def handle(exc, context):
         return response
     if isinstance(exc, InvalidAppend):
         return error(status.HTTP_400_BAD_REQUEST, "invalid", str(exc))
+    if isinstance(exc, IntegrityBroken):
+        return error(
+            status.HTTP_409_CONFLICT, "integrity_broken", str(exc), first_broken=exc.first_broken()
+        )
+    if isinstance(exc, ProofUnavailable):
+        return error(
+            UNAVAILABLE_STATUS.get(exc.code, status.HTTP_404_NOT_FOUND), exc.code, exc.message
+        )
+    if isinstance(exc, LedgerDamaged):
+        return error(
+            status.HTTP_409_CONFLICT,
+            "ledger_damaged",
+            f"the ledger is damaged: {exc}; `manage.py verify_events` says what changed",
+        )
     response = exception_handler(exc, context)
     if isinstance(exc, ValidationError) and not isinstance(getattr(response, "data", {}), dict):
         response.data = {"non_field_errors": response.data}  # raised with a message, not per field

@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 
 from bankdemo.api import schema
 from bankdemo.api.filters import AccountFilter, EventFilter, StateQuery, ordering_parameter
+from bankdemo.api.integrity import INTEGRITY_BROKEN, verified_replay
 from bankdemo.api.pagination import (
     AccountPagination,
     LogPagination,
@@ -24,7 +25,7 @@ from bankdemo.models import AccountBalance, TransferStatus
 from eventsourcing_app.domain import AggregateNotFound
 from eventsourcing_app.models import Event
 from eventsourcing_app.projections.status import projection_status, projection_statuses
-from eventsourcing_app.wiring import get_event_store, get_repository
+from eventsourcing_app.wiring import get_event_store
 
 TRANSFERS_PROJECTION = "bank.transfers"
 PROCESSING = "processing"
@@ -216,17 +217,22 @@ class AccountState(APIView):
             **schema.errors(
                 400, 403, described={404: "no such account, or none yet at that version or time"}
             ),
+            409: INTEGRITY_BROKEN,
         },
         summary="An account as it was after `version` events or at `as_of`",
         description="Rebuilt from the events, as a full replay would. `as_of` needs a UTC offset "
         "(a time without one is a 400, never guessed) and selects the last event stamped at or "
-        "before it. 404 when the account did not exist yet or has fewer events.",
+        "before it. 404 when the account did not exist yet or has fewer events. 409 "
+        "integrity_broken, and no state, when the account's stream fails its integrity check "
+        "(its hash chain, and the hashes the ledger sealed for it), whatever the version asked.",
     )
     def get(self, request, account_id: str):
         query = StateQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
         account_uuid = id_from(account_id, "account")
-        account = get_repository(BankAccount).load(account_uuid, **query.validated_data)
+        # The whole stream, not just up to `version`: a stream altered anywhere is evidence of
+        # tampering, and no state rebuilt from it is presented as the account's.
+        account = verified_replay(BankAccount, account_uuid, **query.validated_data)
         return Response(StateOut(account).data)
 
 
@@ -235,6 +241,7 @@ class TransferDetail(APIView):
         responses={
             200: TransferStatusOut,
             **schema.errors(403, described={404: "no such transfer (or a malformed id)"}),
+            409: INTEGRITY_BROKEN,
         },
         parameters=[
             schema.object_id("transfer_id", "transfer"),
@@ -249,7 +256,9 @@ class TransferDetail(APIView):
         summary="Where a transfer stands (asynchronous read model)",
         description="A transfer recorded but not yet in the read model answers 200 with status "
         '"processing". `read_model` and the `X-Read-Model-Position` header say which log '
-        "position the answer reflects and how many events the read model is behind.",
+        "position the answer reflects and how many events the read model is behind. 409 "
+        "integrity_broken when a transfer not yet in the read model would be rebuilt from a "
+        "stream that fails its integrity check.",
     )
     def get(self, request, transfer_id: str):
         transfer_uuid = id_from(transfer_id, "transfer")
@@ -265,8 +274,11 @@ class TransferDetail(APIView):
 
 
 def recorded_transfer(transfer_id: uuid.UUID) -> TransferStatus:
-    """Return an unsaved row for a transfer the store holds and the read model does not yet."""
-    transfer = get_repository(Transfer).load(transfer_id)
+    """Return an unsaved row for a transfer the store holds and the read model does not yet.
+
+    The one replay of this endpoint, so the only place its stream is checked.
+    """
+    transfer = verified_replay(Transfer, transfer_id)
     return TransferStatus(
         transfer_id=transfer.id,
         source_id=transfer.source_id,

@@ -10,7 +10,7 @@ from rest_framework import serializers
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.settings import api_settings
 
-from bankdemo.api import commands, reads, schema
+from bankdemo.api import commands, ledger, reads, schema
 from bankdemo.api.throttles import TokenThrottle
 
 
@@ -80,6 +80,10 @@ urlpatterns = [
     path("transfers/<str:transfer_id>/", reads.TransferDetail.as_view(), name="transfer-detail"),
     path("events/", reads.EventList.as_view(), name="event-list"),
     path("projections/", reads.ProjectionList.as_view(), name="projection-list"),
+    path("ledger/digest/", ledger.LedgerDigest.as_view(), name="ledger-digest"),
+    path("ledger/key/", ledger.LedgerKey.as_view(), name="ledger-key"),
+    path("ledger/inclusion/", ledger.LedgerInclusion.as_view(), name="ledger-inclusion"),
+    path("ledger/consistency/", ledger.LedgerConsistency.as_view(), name="ledger-consistency"),
     path("schema/", SpectacularAPIView.as_view(permission_classes=()), name="api-schema"),
     path(
         "docs/",

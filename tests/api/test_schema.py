@@ -20,6 +20,10 @@ PATHS = [
     "/api/transfers/{transfer_id}/",
     "/api/events/",
     "/api/projections/",
+    "/api/ledger/digest/",
+    "/api/ledger/key/",
+    "/api/ledger/inclusion/",
+    "/api/ledger/consistency/",
     "/api/auth/token/",
 ]
 

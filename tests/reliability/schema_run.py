@@ -165,7 +165,8 @@ def refused_for_what_no_schema_says(case: Case, response) -> bool:
     """Whether a schema-valid request was refused for what OpenAPI 3.0 cannot describe.
 
     That is stored state (funds, a closed account, a version, a reused key), the minor units of
-    an account's currency, wrong credentials, and `version` with `as_of` (one or the other).
+    an account's currency, wrong credentials, `version` with `as_of` (one or the other), and a
+    consistency proof asked from a larger tree to a smaller one (`first` > `second`).
     """
     body = error_body(response)
     code, fields = body.get("code"), set(body.get("fields") or ())
@@ -177,6 +178,11 @@ def refused_for_what_no_schema_says(case: Case, response) -> bool:
         return False
     if case.operation.path == "/api/auth/token/":
         return fields == {"non_field_errors"}
+    if case.operation.path == "/api/ledger/consistency/":
+        sizes = case.query or {}
+        first, second = sizes.get("first"), sizes.get("second")
+        whole = all(isinstance(n, int) and not isinstance(n, bool) for n in (first, second))
+        return fields == {"first", "second"} and whole and first > second
     return case.operation.path.endswith("/state/") and fields == {"version", "as_of"}
 
 

@@ -17,6 +17,8 @@ import schemathesis
 from django.core.wsgi import get_wsgi_application
 
 from bankdemo import services
+from eventsourcing_app.ledger.sealer import seal_now
+from eventsourcing_app.wiring import get_event_store
 from tests.helpers import on_postgresql
 from tests.reliability.schema_run import World, load_schema, operations, run_operations, takes_input
 
@@ -29,7 +31,8 @@ ROLES = ("teller", "auditor")
 
 @pytest.fixture
 def world() -> World:
-    """A funded EUR account with an overdraft, an empty one, a KWD one, a closed JPY one."""
+    """A funded EUR account with an overdraft, an empty one, a KWD one, a closed JPY one, and
+    a signed digest of the ledger over them (so the ledger's proofs can answer 200)."""
     funded, _ = services.account_open(owner="Ada", currency="EUR", overdraft_limit="10.00")
     services.account_deposit(account_id=funded.id, amount="50.00")
     other, _ = services.account_open(owner="Bob", currency="EUR")
@@ -40,6 +43,7 @@ def world() -> World:
     transfer, _ = services.transfer_request(
         source_id=funded.id, destination_id=other.id, amount="1.00"
     )
+    seal_now(get_event_store())
     return World([funded.id, other.id, dinar.id, closed.id], transfer.id)
 
 
