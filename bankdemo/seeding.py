@@ -138,6 +138,8 @@ def seed_transfers(count: int, seed: int = 2026) -> int:
 
 
 def catch_up_projections() -> int:
-    """Bring the async read models up to date once (the worker keeps them so afterwards)."""
+    """Bring the async read models and the ledger up to date once (the worker keeps them so
+    afterwards); the ledger seals its first digest when a signing key is configured."""
     async_projections = [p for p in registry.select() if not p.inline and p.replayable]
-    return ProjectionWorker(async_projections, get_event_store(), owner="seed-bank").run_once()
+    worker = ProjectionWorker(async_projections, get_event_store(), owner="seed-bank", ledger=True)
+    return worker.run_once()

@@ -79,7 +79,7 @@ def test_search_finds_an_aggregate_or_a_correlation(client, history):
 def test_the_timeline_shows_upcasts_states_diffs_the_chart_and_the_tamper_check(client, history):
     login(client, "auditor", "auditors")
     page = client.get(f"{EVENTS}timeline/{account_with_upcasts()}/").content.decode()
-    assert "hash chain verified" in page
+    assert "hash chain and ledger verified" in page  # the seed sealed the log
     assert "upcast" in page
     assert "<polyline" in page
     assert "es-old" in page  # a before -> after diff

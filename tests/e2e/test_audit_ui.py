@@ -102,7 +102,7 @@ def test_timeline_shows_verified_chain_upcasts_and_balance_chart(
     events = stream(history.account_id)
     expect(page.locator("#content h1")).to_have_text(f"bank.Account {history.account_id}")
     expect(page.locator("#content")).to_contain_text(f"{len(events)} events")
-    expect(page.locator("#tamper")).to_have_text("hash chain verified")
+    expect(page.locator("#tamper")).to_have_text("hash chain and ledger verified")  # seeded, sealed
     expect(page.locator("#tamper")).to_have_class(re.compile(r"\bes-ok\b"))
 
     old = [e for e in events if e.event_type == "bank.MoneyDeposited" and e.schema_version < 3]
@@ -224,7 +224,7 @@ def test_projection_status_lists_every_projection(auditor_page: Page, history: H
     expect(table.locator("tr").first.locator("th")).to_have_text(
         ["Projection", "Kind", "Status", "Position", "Head", "Behind", "Last error"]
     )
-    names = sorted(projection_registry.names())
+    names = [*sorted(projection_registry.names()), "ledger"]  # the seed sealed the log too
     rows = body_rows(table)
     expect(rows.locator("td:nth-child(1)")).to_have_text(names)
     expect(rows.locator("td:nth-child(6)")).to_have_text(["up to date"] * len(names))

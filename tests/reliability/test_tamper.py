@@ -96,7 +96,7 @@ def test_an_altered_row_is_reported_and_flagged_on_its_timeline(client, account,
     with pytest.raises(CommandError) as caught:
         verify_events()
     assert f"first broken: {first}" in str(caught.value)
-    assert f"hash chain broken: {first}" in timeline(client, account)
+    assert f"integrity broken: {first}" in timeline(client, account)
 
 
 def timeline(client, account) -> str:

@@ -14,7 +14,7 @@ class Command(BaseCommand):
         "Create the demo users teller, auditor and admin (passwords printed when DEBUG is on), "
         "and, unless accounts exist already, accounts with movements spread over past months "
         "(old deposits stored at schema v1 and v2), transfers settled by the saga, and the "
-        "async read models caught up."
+        "async read models and the ledger caught up."
     )
 
     def add_arguments(self, parser):
