@@ -265,11 +265,7 @@ def test_odd_rows_behind_the_triggers_never_give_a_server_error(auditor, account
     assert response.status_code == 200
     page = response.content.decode()
     assert 'class="es-badge es-bad" id="tamper"' in page
-    if on_postgresql() and value.startswith('"'):
-        # psycopg hands a JSON string back decoded, and the recorder cannot read the row
-        assert "Unreadable stream" in page
-    else:
-        assert "es-tampered" in card(page, 2)
+    assert "es-tampered" in card(page, 2)
     assert auditor.get(f"{EVENTS}{victim.pk}/change/").status_code == 200
     assert auditor.get(f"{timeline}state/?at=2").status_code == 409
     assert auditor.get(f"{timeline}compare/?a=1&b=2").status_code == 409
