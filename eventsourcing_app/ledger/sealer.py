@@ -107,7 +107,8 @@ def _fields(row: LedgerDigest) -> dict:
 def write_digest_file(digest: digests.Digest, directory: str | None = None) -> Path | None:
     """Write `digest` as a JSON file in the digest directory; log (never raise) a failure."""
     folder = Path(directory or conf.get("LEDGER_DIGEST_DIR"))
-    stamp = digest.sealed_at.replace(":", "").replace("-", "").replace("+", "Z")
+    sealed = dt.datetime.fromisoformat(digest.sealed_at).astimezone(dt.UTC)
+    stamp = sealed.strftime("%Y%m%dT%H%M%S.%fZ")
     path = folder / f"digest-{digest.tree_size:012d}-{stamp}.json"
     try:
         folder.mkdir(parents=True, exist_ok=True)
