@@ -60,6 +60,7 @@ class EventPublisher:
     ) -> None:
         self.topic = topic
         self.digest_topic = digest_topic or conf.get("LEDGER_DIGEST_TOPIC")
+        self._digest_checkpoint_ensured = False
         self.using = using
         self.public_names = public_names
         self.delivery_timeout = delivery_timeout or conf.get("KAFKA_DELIVERY_TIMEOUT")
@@ -170,7 +171,9 @@ class EventPublisher:
         is logged and retried when the relay is next caught up.
         """
         name = f"{DIGEST_CHECKPOINT_PREFIX}{self.digest_topic}"
-        checkpoints.ensure([name], self.using)
+        if not self._digest_checkpoint_ensured:
+            checkpoints.ensure([name], self.using)
+            self._digest_checkpoint_ensured = True
         after = checkpoints.position(name, self.using).id
         rows = list(
             LedgerDigest.objects.using(self.using).filter(id__gt=after).order_by("id")[:100]
