@@ -137,13 +137,13 @@ class PostgreSQLRecorder(DjangoRecorder):
         ]
         return POSTGRESQL_INSERT.format(table=self.table), params
 
-    def read_log(self, after: Position, limit: int, *, holdback: bool = True) -> list[StoredEvent]:
+    def _read_log(self, after: Position, limit: int, holdback: bool, select) -> list:
         condition = "(transaction_id, id) > (%s, %s)"
         params = [after.transaction, after.id, limit]
         if not holdback:
-            return self._select(condition, "transaction_id, id", params)
+            return select(condition, "transaction_id, id", params)
         return self._bounded(
-            lambda: self._select(condition + POSTGRESQL_LOG_BOUND, "transaction_id, id", params)
+            lambda: select(condition + POSTGRESQL_LOG_BOUND, "transaction_id, id", params)
         )
 
     def head(self) -> Position:

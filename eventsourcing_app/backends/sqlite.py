@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from django.db import IntegrityError
 
 from eventsourcing_app.backends.base import INSERT_INTO, PREDECESSOR_CHECK, DjangoRecorder, dumps
-from eventsourcing_app.core.records import EventRecord, Position, StoredEvent
+from eventsourcing_app.core.records import EventRecord, Position
 
 
 class SQLiteRecorder(DjangoRecorder):
@@ -57,15 +57,13 @@ class SQLiteRecorder(DjangoRecorder):
             )
         return sql, params
 
-    def read_log(self, after: Position, limit: int, *, holdback: bool = True) -> list[StoredEvent]:
+    def _read_log(self, after: Position, limit: int, holdback: bool, select) -> list:
         """SQLite seeks a row-value comparison on its first column only, so a read far into the
         log would scan the index from the start. Read the rest of `after`'s transaction (on
         SQLite every row has transaction 0), then any later transactions, each by a seek."""
-        rows = self._select(
-            "transaction_id = %s AND id > %s", "id", [after.transaction, after.id, limit]
-        )
+        rows = select("transaction_id = %s AND id > %s", "id", [after.transaction, after.id, limit])
         if len(rows) < limit:
-            rows += self._select(
+            rows += select(
                 "transaction_id > %s", "transaction_id, id", [after.transaction, limit - len(rows)]
             )
         return rows

@@ -91,6 +91,20 @@ class EventRecord:
     previous_hash: str
 
 
+class EventHash(NamedTuple):
+    """What the ledger seals of an event: its place in the log, its stream and its hash."""
+
+    id: int
+    transaction_id: int
+    aggregate_id: uuid.UUID
+    version: int
+    hash: str
+
+    @property
+    def position(self) -> Position:
+        return Position(self.transaction_id, self.id)
+
+
 @dataclass(frozen=True, slots=True)
 class StoredEvent(EventRecord):
     """An event as the store holds it, with its place in the global log."""

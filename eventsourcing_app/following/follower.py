@@ -20,7 +20,7 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from django.db import Error as DatabaseError
@@ -29,7 +29,7 @@ from django.utils import timezone
 
 from eventsourcing_app import conf
 from eventsourcing_app.core.errors import BatchFailed, HandlerFailed, OwnershipLost
-from eventsourcing_app.core.records import StoredEvent
+from eventsourcing_app.core.records import Position, StoredEvent
 from eventsourcing_app.core.store import EventStore
 from eventsourcing_app.following import checkpoints
 from eventsourcing_app.models import ProjectionCheckpoint
@@ -49,6 +49,9 @@ class Sink(Protocol):
     checkpoint_in_transaction: bool  # True: with the sink's writes; False: after it confirmed
     logger: logging.Logger  # where the follower reports the sink's failures
     batch_size: int | None  # events per batch; None: the follower's
+    # How the sink reads the log after a position (None: the store's full events, in batches);
+    # a sink that needs less of each event reads less.
+    read_log: Callable[[Position, int], Sequence[StoredEvent]] | None
 
     def handle(self, events: Sequence[StoredEvent]) -> None:
         """Deliver a batch; raise to refuse it."""
@@ -182,14 +185,14 @@ class LogFollower:
             if sink.checkpoint_in_transaction:
                 with transaction.atomic(using=self.using):
                     position = self._owned(sink).position
-                    events = list(self.store.read_log(position, limit=self._batch_size(sink)))
+                    events = self._read(sink, position)
                     if not events:
                         return 0
                     sink.handle(events)
                     checkpoints.advance(sink.name, events[-1].position, self.using)
             else:
                 position = checkpoints.position(sink.name, self.using)
-                events = list(self.store.read_log(position, limit=self._batch_size(sink)))
+                events = self._read(sink, position)
                 if not events:
                     return 0
                 sink.handle(events)
@@ -214,6 +217,11 @@ class LogFollower:
 
     def _batch_size(self, sink: Sink) -> int:
         return sink.batch_size or self.batch_size
+
+    def _read(self, sink: Sink, position: Position) -> list[StoredEvent]:
+        if sink.read_log is not None:
+            return list(sink.read_log(position, self._batch_size(sink)))
+        return list(self.store.read_log(position, limit=self._batch_size(sink)))
 
     def _owned(self, sink: Sink) -> ProjectionCheckpoint:
         checkpoint = checkpoints.lock(sink.name, self.using)

@@ -41,6 +41,7 @@ class EventPublisher:
 
     checkpoint_in_transaction = False
     batch_size = None  # the follower's
+    read_log = None  # the store's full events
     logger = logger
 
     def __init__(

@@ -21,18 +21,19 @@ from django.db import transaction
 from django.utils import timezone
 
 from eventsourcing_app import conf
-from eventsourcing_app.core.records import Position, StoredEvent
+from eventsourcing_app.core.records import EventHash, Position, StoredEvent
 from eventsourcing_app.core.store import EventStore
 from eventsourcing_app.following import checkpoints
 from eventsourcing_app.ledger import digests, keys, merkle
 from eventsourcing_app.ledger.tree import LedgerTree
 from eventsourcing_app.models import LedgerDigest
+from eventsourcing_app.wiring import get_recorder
 
 NAME = "ledger"
 logger = logging.getLogger("eventsourcing.ledger")
 
 
-def leaf_of(event: StoredEvent) -> bytes:
+def leaf_of(event: StoredEvent | EventHash) -> bytes:
     """Return the leaf hash of an event: SHA-256(0x00 || its `hash` column as ASCII)."""
     return merkle.leaf_hash(event.hash.encode("ascii"))
 
@@ -52,7 +53,7 @@ class Sealer:
             self._frontier = self.tree.frontier(size)
         return copy.deepcopy(self._frontier)
 
-    def extend(self, events: Sequence[StoredEvent]) -> merkle.Frontier:
+    def extend(self, events: Sequence[StoredEvent | EventHash]) -> merkle.Frontier:
         """Seal `events`, the next ones in log order, inside the caller's transaction."""
         frontier = self.frontier()
         leaves, nodes = [], []
@@ -145,6 +146,8 @@ class LedgerSink:
         self.sealer = Sealer(using)
         self.using = using
         self.batch_size = conf.get("LEDGER_BATCH_SIZE")
+        # Only positions, streams and hashes: decoding every event's JSON would cost the most.
+        self.read_log = get_recorder(using).read_log_hashes
         self._warned = False
 
     def handle(self, events: Sequence[StoredEvent]) -> None:
@@ -189,12 +192,13 @@ def seal_now(
     """Seal every event a log reader can see now, then sign and store a digest of the tree."""
     keys.signing_key()  # refuse before any work when no digest could be signed
     sealer = Sealer(using)
+    recorder = store.recorder
     checkpoints.ensure([NAME], using)
     batch_size = conf.get("LEDGER_BATCH_SIZE")
     while True:
         with transaction.atomic(using=using):
             position = checkpoints.lock(NAME, using).position
-            events = list(store.read_log(position, limit=batch_size))
+            events = recorder.read_log_hashes(position, batch_size)
             frontier = sealer.extend(events) if events else sealer.frontier()
             if events:
                 position = events[-1].position

@@ -20,6 +20,21 @@ from eventsourcing_app.models import LedgerLeaf, LedgerNode
 LEAVES = LedgerLeaf._meta.db_table
 NODES = LedgerNode._meta.db_table
 LEAF_COLUMNS = "leaf_index, transaction_id, event_id, aggregate_id, version, hash"
+LEAF_INSERT = ("leaf_index", "event_id", "transaction_id", "aggregate_id", "version", "hash")
+NODE_INSERT = ("level", "node_index", "hash")
+# Databases that load rows with COPY, and the column types it is told.
+COPY_TYPES = {
+    "postgresql": {
+        "leaf_index": "int8",
+        "event_id": "int8",
+        "transaction_id": "int8",
+        "aggregate_id": "uuid",
+        "version": "int4",
+        "hash": "bytea",
+        "level": "int2",
+        "node_index": "int8",
+    }
+}
 # Keys per query when fetching nodes: well inside SQLite's parameter limit.
 FETCH_CHUNK = 400
 
@@ -156,22 +171,40 @@ class LedgerTree:
 
         A leaf is (index, event id, transaction id, aggregate id, version, hash).
         """
-        native_uuid = self.connection.features.has_native_uuid_field
-        if not native_uuid:
+        node_rows = [(level, index, value) for (level, index), value in nodes]
+        if self.connection.vendor in COPY_TYPES:
+            self._copy(LEAVES, LEAF_INSERT, leaves)
+            self._copy(NODES, NODE_INSERT, node_rows)
+            return
+        if not self.connection.features.has_native_uuid_field:
             leaves = [(*leaf[:3], leaf[3].hex, *leaf[4:]) for leaf in leaves]
         with self.connection.cursor() as cursor:
-            if leaves:
-                cursor.executemany(
-                    f"INSERT INTO {LEAVES} "
-                    "(leaf_index, event_id, transaction_id, aggregate_id, version, hash) "
-                    "VALUES (%s, %s, %s, %s, %s, %s)",
-                    leaves,
-                )
-            if nodes:
-                cursor.executemany(
-                    f"INSERT INTO {NODES} (level, node_index, hash) VALUES (%s, %s, %s)",
-                    [(level, index, value) for (level, index), value in nodes],
-                )
+            for table, columns, rows in (
+                (LEAVES, LEAF_INSERT, leaves),
+                (NODES, NODE_INSERT, node_rows),
+            ):
+                if rows:
+                    marks = ", ".join(["%s"] * len(columns))
+                    cursor.executemany(
+                        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows
+                    )
+
+    def _copy(self, table: str, columns: tuple[str, ...], rows: Sequence[tuple]) -> None:
+        """Load rows with binary COPY: several times faster than INSERTs on PostgreSQL."""
+        if not rows:
+            return
+        connection = self.connection
+        connection.ensure_connection()
+        types = [COPY_TYPES[connection.vendor][column] for column in columns]
+        statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
+        with (
+            connection.wrap_database_errors,
+            connection.connection.cursor() as cursor,
+            cursor.copy(statement) as copy,
+        ):
+            copy.set_types(types)
+            for row in rows:
+                copy.write_row(row)
 
     def _fetch(self, sql: str, params: list) -> list[tuple]:
         with self.connection.cursor() as cursor:

@@ -27,6 +27,7 @@ class ProjectionSink:
 
     checkpoint_in_transaction = True
     batch_size = None  # the follower's
+    read_log = None  # the store's full events
     logger = logger
 
     def __init__(self, projection: Projection, using: str, retry_failed_after: dt.timedelta):
