@@ -23,6 +23,7 @@ class Config:
     tail_seconds: float
     big_load_events: int  # the snapshotted counter whose load is compared with 100 events'
     log_sizes: tuple[int, ...]  # rebuild and admin pages at these log sizes
+    ledger_events: int  # the ledger's sealing and proofs at this log size (and a tenth of it)
 
 
 QUICK = Config(
@@ -34,6 +35,7 @@ QUICK = Config(
     tail_seconds=2.0,
     big_load_events=0,
     log_sizes=(10_000, 100_000),
+    ledger_events=20_000,
 )
 DEFAULT = Config(
     name="default",
@@ -44,6 +46,7 @@ DEFAULT = Config(
     tail_seconds=2.0,
     big_load_events=100_000,
     log_sizes=(10_000, 100_000),
+    ledger_events=200_000,
 )
 FULL = Config(
     name="full",
@@ -54,6 +57,7 @@ FULL = Config(
     tail_seconds=3.0,
     big_load_events=100_000,
     log_sizes=(10_000, 100_000, 1_000_000),
+    ledger_events=1_000_000,
 )
 CONFIGS = {config.name: config for config in (QUICK, DEFAULT, FULL)}
 

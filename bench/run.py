@@ -11,6 +11,7 @@ benchmark's own events), creates the table `bench_plain`, and removes both conte
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -29,6 +30,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     size.add_argument(
         "--full", action="store_true", help="also rebuild and browse a 1,000,000-event log"
     )
+    parser.add_argument(
+        "--ledger-events",
+        type=int,
+        metavar="N",
+        help="seal and prove over a log of N events (default 200,000; 20,000 quick, "
+        "1,000,000 full)",
+    )
     return parser.parse_args(argv)
 
 
@@ -41,7 +49,10 @@ def main(argv: list[str] | None = None) -> int:
     from bench.rounds import CONFIGS
     from bench.suite import run_suite
 
-    return run_suite(CONFIGS["quick" if args.quick else "full" if args.full else "default"])
+    config = CONFIGS["quick" if args.quick else "full" if args.full else "default"]
+    if args.ledger_events:
+        config = dataclasses.replace(config, ledger_events=args.ledger_events)
+    return run_suite(config)
 
 
 if __name__ == "__main__":

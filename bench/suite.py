@@ -14,6 +14,7 @@ import psycopg
 from bench import (
     admin_pages,
     api,
+    ledger,
     loading,
     on_sqlite,
     peer,
@@ -200,6 +201,7 @@ def environment(info: str, config: Config) -> dict:
         "django": django.get_version(),
         "psycopg": psycopg.__version__,
         **peer.versions(),
+        "pymerkle": ledger.pymerkle_version(),
         "postgresql": scratch.server_facts(info),
     }
 
@@ -228,15 +230,19 @@ def run_suite(config: Config) -> int:
         row, race = race_row(pool)
         rows.append(row)
         rows += log_rows(info, config)
+        progress(f"ledger: sealing, proofs and memory at {config.ledger_events:,} events")
+        rows += ledger.rows(info, config.ledger_events, min(config.rounds, ledger.ROUNDS))
         progress("sqlite: the same appends and reads on SQLite, in a process of its own")
         sqlite_rows, meta["sqlite"] = on_sqlite.rows(quick=config.name != "full")
         rows += sqlite_rows
         report.add_ratios(rows)
         report.add_targets(rows, TARGETS)
+        ledger.add_targets(rows)
     finally:
         if pool is not None:
             pool.close()
         loading.tidy_up()
+        ledger.tidy_up(info)
         scratch.tidy_up(info)
         if library is not None:
             peer.tidy_up(library, info)
