@@ -87,16 +87,25 @@ def _check(event: StoredEvent, expected_version: int, previous: str, report: Ver
         )
     elif event.previous_hash != previous:
         report.add(event, "its previous_hash does not match the event before it")
-    recomputed = event_hash(
+    if recomputed_hash(event) != event.hash:
+        report.add(event, "its content does not match its hash: the row was altered")
+
+
+def recomputed_hash(event, *, data=None, previous_hash: str | None = None) -> str:
+    """Return the hash of `event`'s content, or of `data` in its place, after `previous_hash`.
+
+    `event` is a stored event or a row of the events table; by default its own data and link.
+    """
+    if data is None:
+        data = event.data if hasattr(event, "data") else event.event_data
+    return event_hash(
         aggregate_id=event.aggregate_id,
         aggregate_type=event.aggregate_type,
         version=event.version,
         event_type=event.event_type,
         schema_version=event.schema_version,
-        canonical_data=canonical_json(event.data),
+        canonical_data=canonical_json(data),
         canonical_metadata=canonical_json(event.metadata, "metadata"),
         created_at=timestamp_text(event.created_at),
-        previous_hash=event.previous_hash,
+        previous_hash=event.previous_hash if previous_hash is None else previous_hash,
     )
-    if recomputed != event.hash:
-        report.add(event, "its content does not match its hash: the row was altered")

@@ -13,8 +13,7 @@ import pytest
 from django.db import connection
 
 from bankdemo import services
-from eventsourcing_app.core.hashchain import canonical_json, event_hash, timestamp_text
-from eventsourcing_app.core.verification import verify_chains
+from eventsourcing_app.core.verification import recomputed_hash, verify_chains
 from eventsourcing_app.ledger.sealer import seal_now
 from eventsourcing_app.models import Event
 from eventsourcing_app.wiring import get_event_store, get_recorder
@@ -90,17 +89,7 @@ def rewrite_consistently(aggregate_id: uuid.UUID, version: int, amount: str) -> 
                 previous = stored.hash
                 continue
             data = {**stored.data, "amount": amount} if stored.version == version else stored.data
-            rehashed = event_hash(
-                aggregate_id=stored.aggregate_id,
-                aggregate_type=stored.aggregate_type,
-                version=stored.version,
-                event_type=stored.event_type,
-                schema_version=stored.schema_version,
-                canonical_data=canonical_json(data),
-                canonical_metadata=canonical_json(stored.metadata, "metadata"),
-                created_at=timestamp_text(stored.created_at),
-                previous_hash=previous,
-            )
+            rehashed = recomputed_hash(stored, data=data, previous_hash=previous)
             cursor.execute(
                 "UPDATE events SET event_data = %s, hash = %s, previous_hash = %s WHERE id = %s",
                 [json.dumps(data), rehashed, previous, stored.id],

@@ -16,9 +16,8 @@ from django.test.utils import CaptureQueriesContext
 
 from bankdemo import seeding
 from bankdemo.domain import BankAccount
-from eventsourcing_app.core.hashchain import canonical_json, event_hash, timestamp_text
 from eventsourcing_app.core.records import NO_STREAM
-from eventsourcing_app.core.verification import verify_chains
+from eventsourcing_app.core.verification import recomputed_hash, verify_chains
 from eventsourcing_app.ledger import digests, keys
 from eventsourcing_app.ledger.sealer import Sealer, seal_now
 from eventsourcing_app.models import Event
@@ -75,17 +74,7 @@ def rewrite_consistently(aggregate_id, version: int, data: dict) -> None:
             continue
         if event.version == version:
             event.event_data = data
-        recomputed = event_hash(
-            aggregate_id=event.aggregate_id,
-            aggregate_type=event.aggregate_type,
-            version=event.version,
-            event_type=event.event_type,
-            schema_version=event.schema_version,
-            canonical_data=canonical_json(event.event_data),
-            canonical_metadata=canonical_json(event.metadata, "metadata"),
-            created_at=timestamp_text(event.created_at),
-            previous_hash=previous,
-        )
+        recomputed = recomputed_hash(event, previous_hash=previous)
         tamper(
             "UPDATE events SET event_data = %s, hash = %s, previous_hash = %s WHERE id = %s",
             [json.dumps(event.event_data), recomputed, previous, event.pk],

@@ -13,9 +13,8 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection, transaction
 
-from eventsourcing_app.core.hashchain import canonical_json, event_hash, timestamp_text
 from eventsourcing_app.core.records import START
-from eventsourcing_app.core.verification import verify_chains
+from eventsourcing_app.core.verification import recomputed_hash, verify_chains
 from eventsourcing_app.ledger import digests, keys
 from eventsourcing_app.ledger.integrity import check_against_digest
 from eventsourcing_app.ledger.sealer import Sealer
@@ -138,17 +137,7 @@ def rewrite_stream_from(log: Log, stream: int, version: int, data: dict) -> Even
     with triggers_off("events") as cursor:
         for event in events[version - 1 :]:
             content = data if event.version == version else event.data
-            new_hash = event_hash(
-                aggregate_id=event.aggregate_id,
-                aggregate_type=event.aggregate_type,
-                version=event.version,
-                event_type=event.event_type,
-                schema_version=event.schema_version,
-                canonical_data=canonical_json(content),
-                canonical_metadata=canonical_json(event.metadata, "metadata"),
-                created_at=timestamp_text(event.created_at),
-                previous_hash=previous,
-            )
+            new_hash = recomputed_hash(event, data=content, previous_hash=previous)
             cursor.execute(
                 "UPDATE events SET event_data = %s, hash = %s, previous_hash = %s WHERE id = %s",
                 [json.dumps(content), new_hash, previous, event.id],
