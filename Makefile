@@ -24,8 +24,8 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(PY)
 	touch $@ $(VENV)/.installed-runtime
 
 run: $(VENV)/.installed-runtime
-	$(PY) manage.py migrate --no-input
 	$(PY) manage.py ledger_keygen --if-missing
+	$(PY) manage.py migrate --no-input
 	$(PY) manage.py seed_bank
 	$(PY) manage.py runserver $(ADDRESS)
 

@@ -1,4 +1,4 @@
-"""System checks: broken upcaster chains, and stored events this code cannot read.
+"""System checks: broken upcaster chains, stored events this code cannot read, bad settings.
 
 They run with every `manage.py check` (and at server start), so a deployment that cannot read
 its own log fails before it serves a request, not at the first unlucky load.
@@ -88,6 +88,41 @@ def check_settings(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
             id="eventsourcing.E003",
         )
     ]
+
+
+@checks.register("eventsourcing")
+def check_ledger_settings(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """Check when digests are sealed and that the signing key, when one is set, loads."""
+    from eventsourcing_app.ledger import digests, keys
+
+    found: list[checks.CheckMessage] = []
+    every = conf.get("LEDGER_DIGEST_EVERY")
+    if not (
+        isinstance(every, dict)
+        and set(every) <= {"events", "seconds"}
+        and all(isinstance(v, int | float) and v >= 0 for v in every.values())
+    ):
+        found.append(
+            checks.Error(
+                f"EVENTSOURCING['LEDGER_DIGEST_EVERY'] is {every!r}",
+                hint='give {"events": N, "seconds": S}, either or both, as numbers >= 0',
+                id="eventsourcing.E004",
+            )
+        )
+    if not keys.configured():
+        found.append(
+            checks.Warning(
+                "no ledger signing key: the ledger grows but seals no digest",
+                hint=str(keys.NoSigningKey()),
+                id="eventsourcing.W001",
+            )
+        )
+    else:
+        try:
+            keys.signing_key()
+        except digests.DigestError as exc:
+            found.append(checks.Error(str(exc), id="eventsourcing.E005"))
+    return found
 
 
 @checks.register("eventsourcing")

@@ -31,15 +31,20 @@ def public_key():
 
 
 def configured() -> bool:
-    """Return whether a signing key is configured (it may still fail to load)."""
-    return bool(conf.get("LEDGER_SIGNING_KEY") or conf.get("LEDGER_SIGNING_KEY_FILE"))
+    """Return whether a signing key is set, or its file exists (it may still fail to load).
+
+    A key file that is named but not made yet counts as no key: the demo names one that
+    `manage.py ledger_keygen` makes on first run.
+    """
+    path = conf.get("LEDGER_SIGNING_KEY_FILE")
+    return bool(conf.get("LEDGER_SIGNING_KEY") or (path and Path(path).exists()))
 
 
 @functools.lru_cache(maxsize=4)
 def _load(text: str | None, path: str | None):
     if text:
         return digests.load_private_key(text)
-    if path:
+    if path and Path(path).exists():
         try:
             data = Path(path).read_bytes()
         except OSError as exc:

@@ -188,3 +188,24 @@ def test_run_projections_runs_the_ledger_too(log_db):
     call_command("run_projections", "ledger", "--once", stdout=StringIO())
     with pytest.raises(CommandError, match="unknown projection"):
         call_command("run_projections", "no.such", "--once", stdout=StringIO())
+
+
+def test_the_system_checks_name_bad_ledger_settings(settings, monkeypatch, tmp_path):
+    from eventsourcing_app.checks import check_ledger_settings
+
+    assert check_ledger_settings() == []
+    settings.EVENTSOURCING = {**settings.EVENTSOURCING, "LEDGER_DIGEST_EVERY": 500}
+    assert [m.id for m in check_ledger_settings()] == ["eventsourcing.E004"]
+    settings.EVENTSOURCING = {**settings.EVENTSOURCING, "LEDGER_DIGEST_EVERY": {"events": 5}}
+    monkeypatch.setenv("LEDGER_SIGNING_KEY", "not a key")
+    assert [m.id for m in check_ledger_settings()] == ["eventsourcing.E005"]
+    monkeypatch.delenv("LEDGER_SIGNING_KEY")
+    settings.EVENTSOURCING = {**settings.EVENTSOURCING, "LEDGER_SIGNING_KEY_FILE": None}
+    assert [m.id for m in check_ledger_settings()] == ["eventsourcing.W001"]
+    missing = tmp_path / "not-made-yet.pem"
+    monkeypatch.setenv("LEDGER_SIGNING_KEY_FILE", str(missing))
+    assert [m.id for m in check_ledger_settings()] == ["eventsourcing.W001"]
+    missing.write_text("not a key either")
+    [error] = check_ledger_settings()
+    assert error.id == "eventsourcing.E005"
+    assert "not an Ed25519 private key" in error.msg

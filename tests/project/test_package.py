@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 import eventsourcing_app
+from eventsourcing_app.ledger.digests import generate_private_key_pem
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = "eventsourcing_app"
@@ -233,6 +234,11 @@ def test_a_new_project_with_the_app_migrates_and_passes_its_checks(venv, project
     migrations = run([*manage, "showmigrations", APP], cwd=project, env=env, timeout=60)
     assert "[X] 0001_initial" in migrations
     assert "[ ]" not in migrations, migrations
+    unsigned = subprocess.run([*manage, "check"], cwd=project, env=env, capture_output=True,
+                              text=True, timeout=60)  # fmt: skip
+    assert unsigned.returncode == 0
+    assert "eventsourcing.W001" in unsigned.stderr  # no signing key yet: said, not fatal
+    env["LEDGER_SIGNING_KEY"] = generate_private_key_pem().decode()
     run([*manage, "check", "--fail-level", "WARNING"], cwd=project, env=env, timeout=60)
 
 
