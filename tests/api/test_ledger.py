@@ -107,9 +107,12 @@ def test_an_unusable_signing_key_is_503_too(auditor, log_db, monkeypatch, tmp_pa
     body = refusal(auditor.get(KEY), 503, "no_signing_key")
     assert "not an Ed25519 private key" in body["detail"]
     monkeypatch.delenv("LEDGER_SIGNING_KEY")
-    monkeypatch.setenv("LEDGER_SIGNING_KEY_FILE", str(tmp_path / "missing.pem"))
+    monkeypatch.setenv("LEDGER_SIGNING_KEY_FILE", str(tmp_path))  # there, but not a file
     body = refusal(auditor.get(KEY), 503, "no_signing_key")
     assert "cannot read the ledger signing key" in body["detail"]
+    monkeypatch.setenv("LEDGER_SIGNING_KEY_FILE", str(tmp_path / "not-made-yet.pem"))
+    body = refusal(auditor.get(KEY), 503, "no_signing_key")
+    assert "ledger_keygen" in body["detail"]  # a key named but not made: how to make it
 
 
 def test_digests_already_sealed_are_served_without_the_key(auditor, sealed, monkeypatch, settings):
