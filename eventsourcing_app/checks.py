@@ -113,7 +113,9 @@ def check_ledger_settings(app_configs=None, **kwargs) -> list[checks.CheckMessag
         found.append(
             checks.Warning(
                 "no ledger signing key: the ledger grows but seals no digest",
-                hint=str(keys.NoSigningKey()),
+                hint="set LEDGER_SIGNING_KEY_FILE (a PEM file) or LEDGER_SIGNING_KEY (PEM or "
+                "base64) in the environment or in EVENTSOURCING; `manage.py ledger_keygen FILE` "
+                "makes a key",
                 id="eventsourcing.W001",
             )
         )
