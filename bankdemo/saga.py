@@ -14,9 +14,12 @@ from eventsourcing_app.projections import Projection, handles, projection
 
 
 def _caused_by(event):
-    """Metadata for a step: the transfer's correlation, caused by the event that triggered it."""
+    """Metadata for a step: the transfer's correlation, caused by the event that triggered it,
+    on behalf of the same user (id and name as recorded then) and for the same reason."""
     return metadata_context(
         user_id=event.metadata.get("user_id"),
+        username=event.metadata.get("username"),
+        reason=event.metadata.get("reason"),
         correlation_id=event.metadata.get("correlation_id"),
         causation_id=f"event:{event.stored.id}",
         trace_id=event.metadata.get("trace_id"),

@@ -47,8 +47,9 @@ class EventMetadataMiddleware:
 
     `X-Correlation-ID` is honoured (or generated) and echoed on the response; the trace id comes
     from a W3C `traceparent` header (or is generated); the causation id is the request's own id
-    (`X-Request-ID` or generated). The user is read when the event is appended, so users that
-    Django REST framework authenticates inside the view are recorded too.
+    (`X-Request-ID` or generated). The user (its id and its username at the time) is read when
+    the event is appended, so users that Django REST framework authenticates inside the view are
+    recorded too. A command's `reason` is the view's to add (see bankdemo.services).
     """
 
     def __init__(self, get_response):
@@ -61,6 +62,7 @@ class EventMetadataMiddleware:
         request.correlation_id = correlation_id
         with metadata_context(
             user_id=lambda: _user_id(request),
+            username=lambda: _username(request),
             correlation_id=correlation_id,
             causation_id=request_id,
             trace_id=trace_id,
@@ -75,6 +77,14 @@ def _user_id(request) -> str | None:
     if user is None or not user.is_authenticated:
         return None
     return str(user.pk)
+
+
+def _username(request) -> str | None:
+    """The user's name now: an event keeps it beside the id, which outlives renames."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated or not hasattr(user, "get_username"):
+        return None
+    return user.get_username() or None
 
 
 class RefuseNulMiddleware:

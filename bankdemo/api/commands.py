@@ -8,6 +8,7 @@ import uuid
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
+from rest_framework.fields import empty
 from rest_framework.response import Response
 from rest_framework.utils import html
 from rest_framework.views import APIView
@@ -65,6 +66,45 @@ class PositiveAmount(Amount):
     domain refuses a zero amount (422 invalid_amount), as it always has."""
 
 
+REASON_MAX = 500
+NO_NUL = r"^[^\x00]*$"
+BLANK = re.compile(rf"[{schema.INVISIBLE}]*")
+REASON_HELP = (
+    f"why, in a person's words (at most {REASON_MAX} characters): recorded in the metadata of "
+    "the events the command appends"
+)
+
+
+@extend_schema_field({"type": "string", "pattern": NO_NUL, "maxLength": REASON_MAX})
+class Reason(PatternField):
+    """Why a command is given: optional free text, kept with its events (surrounding spaces
+    dropped; blank records none)."""
+
+    default_error_messages = {"invalid": "Give text without NUL characters."}
+
+    def __init__(self, **kwargs) -> None:
+        kwargs.setdefault("help_text", REASON_HELP)
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("allow_blank", True)
+        super().__init__(NO_NUL, max_length=REASON_MAX, **kwargs)
+
+
+@extend_schema_field({"type": "string", "pattern": schema.TEXT, "maxLength": REASON_MAX})
+class RequiredReason(Reason):
+    """A reason that must be given: absent, null or blank (nothing visible) is the domain's
+    422 reason_required, not a 400 about the field's shape."""
+
+    def __init__(self, **kwargs) -> None:
+        required = f"required: {REASON_HELP}; absent or blank is a 422 reason_required"
+        kwargs.setdefault("help_text", required)
+        super().__init__(required=True, allow_blank=False, **kwargs)
+
+    def run_validation(self, data=empty):
+        if data is empty or data is None or (isinstance(data, str) and BLANK.fullmatch(data)):
+            raise services.ReasonRequired("closing an account needs a reason: say why")
+        return super().run_validation(data)
+
+
 class OpenAccountIn(serializers.Serializer):
     owner = PatternField(
         schema.TEXT,
@@ -78,16 +118,23 @@ class OpenAccountIn(serializers.Serializer):
         required=False,
         default="0",
     )
+    reason = Reason()
 
 
 class AmountIn(serializers.Serializer):
     amount = PositiveAmount()
+    reason = Reason()
+
+
+class CloseIn(serializers.Serializer):
+    reason = RequiredReason()
 
 
 class TransferIn(serializers.Serializer):
     source_id = serializers.UUIDField()
     destination_id = serializers.UUIDField()
     amount = PositiveAmount()
+    reason = Reason(help_text=f"{REASON_HELP}, and of the saga's steps that follow")
 
 
 class CommandOut(serializers.Serializer):
@@ -184,11 +231,11 @@ class AccountCommand(APIView):
         return answer(account, stored)
 
 
-def account_schema(serializer_class, summary: str):
+def account_schema(serializer_class, summary: str, errors: dict | None = None):
     body_errors = schema.errors(415) if serializer_class else {}
     return extend_schema(
         request=serializer_class,
-        responses={200: CommandOut, **ACCOUNT_ERRORS, **body_errors},
+        responses={200: CommandOut, **ACCOUNT_ERRORS, **body_errors, **(errors or {})},
         parameters=[ACCOUNT_ID, schema.IDEMPOTENCY_KEY_HEADER, schema.IF_MATCH_HEADER],
         summary=summary,
     )
@@ -212,11 +259,20 @@ class Withdraw(AccountCommand):
         return self.run(request, account_id)
 
 
+CLOSE_ERRORS = schema.errors(
+    422,
+    described={
+        422: f"{schema.DESCRIPTIONS[422]}; closing needs a reason: absent or blank is "
+        "reason_required"
+    },
+)
+
+
 class Close(AccountCommand):
     service = staticmethod(services.account_close)
-    serializer_class = None
+    serializer_class = CloseIn
 
-    @account_schema(None, "Close an account at zero balance")
+    @account_schema(CloseIn, "Close an account at zero balance, saying why", CLOSE_ERRORS)
     @idempotent
     def post(self, request, account_id: str):
         return self.run(request, account_id)

@@ -87,7 +87,13 @@ class StateOut(serializers.Serializer):
 
 
 class EventMetadataOut(serializers.Serializer):
-    user_id = serializers.CharField(allow_null=True, help_text="who")
+    user_id = serializers.CharField(allow_null=True, help_text="who: the user's stable id")
+    username = serializers.CharField(
+        allow_null=True, default=None, help_text="who: the user's name when the event was appended"
+    )
+    reason = serializers.CharField(
+        allow_null=True, default=None, help_text="why: the reason the command was given"
+    )
     correlation_id = serializers.CharField(allow_null=True, help_text="the request or job")
     causation_id = serializers.CharField(allow_null=True, help_text="what caused it")
     trace_id = serializers.CharField(allow_null=True)

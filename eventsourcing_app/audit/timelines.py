@@ -51,6 +51,30 @@ class TimelineEntry:
     def upcast(self) -> bool:
         return self.upcast_data is not None and self.upcast_data != self.event.data
 
+    @property
+    def who(self) -> str:
+        return who(self.event.metadata)
+
+    @property
+    def why(self) -> str:
+        return why(self.event.metadata)
+
+
+def who(metadata: Any) -> str:
+    """Who appended an event, as a person reads it: the username recorded then and the stable
+    id ("teller (id 1)"), the id alone for events recorded before usernames were, or ""."""
+    metadata = metadata if isinstance(metadata, dict) else {}
+    user_id, username = metadata.get("user_id"), metadata.get("username")
+    if username and user_id is not None:
+        return f"{username} (id {user_id})"
+    return str(username or user_id or "")
+
+
+def why(metadata: Any) -> str:
+    """The reason the event's command was given, or ""."""
+    reason = metadata.get("reason") if isinstance(metadata, dict) else None
+    return reason if isinstance(reason, str) else ""
+
 
 def state_of(aggregate: Aggregate) -> dict[str, Any]:
     """The aggregate's public state as plain values (for display and diffs)."""

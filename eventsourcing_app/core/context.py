@@ -3,6 +3,11 @@
 Request middleware fills it from the HTTP request; management commands, sagas and tests set it
 explicitly with `metadata_context(...)`. Values may be callables, resolved at append time, so a
 user authenticated late in the request (as Django REST framework does) is still recorded.
+
+Who: `user_id` is the stable key of the user, `username` the name they had when the event was
+appended (users are renamed and deleted; the event keeps who it was then). Why: `reason`, the
+free text a command was given. The standard keys are always present (None when unknown); any
+other key whose value resolves to None is left out.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from types import MappingProxyType
 from typing import Any
 
 STANDARD_KEYS = ("user_id", "correlation_id", "causation_id", "trace_id")
+# What a command carries beside the standard keys, recorded only when set.
+USERNAME, REASON = "username", "reason"
 
 _metadata: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
     "eventsourcing_metadata", default=MappingProxyType({})
@@ -49,6 +56,9 @@ def current_metadata() -> dict[str, Any]:
     causation id is the correlation id, as for the first message of a conversation.
     """
     resolved = {key: _resolve(value) for key, value in _metadata.get().items()}
+    resolved = {
+        key: value for key, value in resolved.items() if value is not None or key in STANDARD_KEYS
+    }
     resolved.setdefault("user_id", None)
     if not resolved.get("correlation_id"):
         resolved["correlation_id"] = new_correlation_id()

@@ -46,7 +46,9 @@ def test_open_deposit_withdraw_close(teller):
         f"/api/accounts/{account_id}/withdraw/", {"amount": "10.50"}, format="json"
     )
     assert (withdraw.status_code, withdraw["ETag"]) == (200, '"3"')
-    close = teller.post(f"/api/accounts/{account_id}/close/")
+    close = teller.post(
+        f"/api/accounts/{account_id}/close/", {"reason": "customer left"}, format="json"
+    )
     assert close.status_code == 200
     assert AccountBalance.objects.get(account_id=account_id).status == "closed"
 
@@ -60,7 +62,14 @@ def test_open_deposit_withdraw_close(teller):
         ("deposit", {"amount": "-5"}, 400, "invalid"),
         ("deposit", {"amount": 5}, 400, "invalid"),
         ("deposit", {}, 400, "invalid"),
-        ("close", {}, 422, "balance_not_zero"),
+        ("close", {"reason": "moving abroad"}, 422, "balance_not_zero"),
+        ("close", {}, 422, "reason_required"),
+        ("close", {"reason": " \t\u200b"}, 422, "reason_required"),
+        ("close", {"reason": None}, 422, "reason_required"),
+        ("close", {"reason": "x" * 501}, 400, "invalid"),
+        ("deposit", {"amount": "1.00", "reason": "x" * 501}, 400, "invalid"),
+        ("deposit", {"amount": "1.00", "reason": "nul\x00"}, 400, "invalid"),
+        ("deposit", {"amount": "1.00", "reason": 7}, 400, "invalid"),
     ],
 )
 def test_refusals_and_bad_input_are_json_and_write_nothing(teller, path, body, status, code):

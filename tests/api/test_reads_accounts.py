@@ -100,7 +100,7 @@ def test_filters_narrow_the_list(auditor_api, query, expected):
     account("ada lovelace", "EUR", "100.00")
     account("Ada Byron", "EUR", "10.00")
     account("Bob", "USD", "50.00")
-    services.account_close(account_id=account("Cy", "EUR"))
+    services.account_close(account_id=account("Cy", "EUR"), reason="customer left")
     response = auditor_api.get(f"/api/accounts/?{query}&ordering=-balance")
     assert response.status_code == 200
     assert [row["owner"] for row in response.json()["results"]] == expected
@@ -281,7 +281,7 @@ def test_state_at_a_version_and_as_of_a_time(auditor_api):
     assert state({"as_of": later}).json()["version"] == 3
     services.account_deposit(account_id=opened.id, amount="2.50")
     services.account_withdraw(account_id=opened.id, amount="10.00")
-    services.account_close(account_id=opened.id)
+    services.account_close(account_id=opened.id, reason="customer left")
     assert state({"version": 3}).json()["balance"] == "7.50"
     assert state({}).json()["closed"] is True
 

@@ -60,7 +60,7 @@ def test_a_refused_credit_refunds_the_source(destination_kwargs, code):
     source = account()
     destination = account(currency=destination_kwargs.get("currency", "EUR"), deposit=None)
     if destination_kwargs.get("closed"):
-        services.account_close(account_id=destination)
+        services.account_close(account_id=destination, reason="customer left")
     transfer, _ = services.transfer_request(
         source_id=source, destination_id=destination, amount="30.00"
     )

@@ -341,7 +341,7 @@ class Client:
     def account_command(self, kind: str, account: str, amount: str | None) -> None:
         known = self.accounts[account]
         if_match = known.version if self.rng.random() < 0.15 else None
-        payload = None if amount is None else {"amount": amount}
+        payload = {"amount": amount} if amount is not None else {"reason": "soak: closing"}
         answer = self.command(kind, f"/api/accounts/{account}/{kind}/", payload, if_match=if_match)
         if answer is None:
             return

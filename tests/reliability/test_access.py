@@ -64,7 +64,7 @@ COMMANDS = [
     ("/api/accounts/", {"owner": "Dee", "currency": "EUR"}, 201),
     ("/api/accounts/{account}/deposit/", {"amount": "1.00"}, 200),
     ("/api/accounts/{account}/withdraw/", {"amount": "1.00"}, 200),
-    ("/api/accounts/{empty}/close/", {}, 200),
+    ("/api/accounts/{empty}/close/", {"reason": "customer left"}, 200),
     ("/api/transfers/", {"source_id": "{account}", "destination_id": "{other}", "amount": "1.00"},
      202),
 ]  # fmt: skip

@@ -39,7 +39,7 @@ def world() -> World:
     dinar, _ = services.account_open(owner="Cy", currency="KWD")
     services.account_deposit(account_id=dinar.id, amount="5.125")
     closed, _ = services.account_open(owner="Dee", currency="JPY")
-    services.account_close(account_id=closed.id)
+    services.account_close(account_id=closed.id, reason="customer left")
     transfer, _ = services.transfer_request(
         source_id=funded.id, destination_id=other.id, amount="1.00"
     )

@@ -218,7 +218,7 @@ class Bank:
             funded.append(account.id)
         empty, _ = services.account_open(owner="fault empty", currency="EUR")
         closed, _ = services.account_open(owner="fault closed", currency="EUR")
-        services.account_close(account_id=closed.id)
+        services.account_close(account_id=closed.id, reason="customer left")
         return cls(funded, [empty.id, closed.id])
 
 
