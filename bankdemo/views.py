@@ -34,6 +34,9 @@ def home(request):
     statuses = {s.name: s for s in projection_statuses(get_event_store())}
     context = {
         "staff": True,
+        # Auditors open an account's timeline in the audit UI; tellers, who have no admin, its
+        # events in the (browsable) API.
+        "audits": can_audit(request.user),
         "accounts": accounts,
         "recent_events": Event.objects.order_by("-transaction_id", "-id")[:RECENT_EVENTS],
         "daily": DailyTotal.objects.order_by("-day", "currency")[:7],
@@ -41,6 +44,11 @@ def home(request):
         "statuses": statuses.values(),
     }
     return render(request, "home.html", context)
+
+
+def can_audit(user) -> bool:
+    """May `user` open the audit UI's timelines (the event admin's view permission)?"""
+    return user.is_active and user.is_staff and user.has_perm("eventsourcing_app.view_event")
 
 
 def bad_request(request, exception):

@@ -4,10 +4,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
 from django.core.paginator import Paginator
+from django.db.models import Q
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -17,7 +20,13 @@ from django.utils.html import format_html
 from eventsourcing_app.audit.views import AuditViews
 from eventsourcing_app.domain.aggregate import aggregate_types
 from eventsourcing_app.domain.events import registry as event_registry
-from eventsourcing_app.models import CheckpointChange, Event, ProjectionCheckpoint, Snapshot
+from eventsourcing_app.models import (
+    CheckpointChange,
+    CorrelationId,
+    Event,
+    ProjectionCheckpoint,
+    Snapshot,
+)
 from eventsourcing_app.projections import registry as projection_registry
 from eventsourcing_app.projections.rebuild import rebuild
 from eventsourcing_app.projections.status import checkpoint_changes, projection_statuses
@@ -90,6 +99,127 @@ class RecentFilter(admin.SimpleListFilter):
         return queryset.filter(created_at__gte=since)
 
 
+class DateRangeFilter(admin.ListFilter):
+    """Events created from one date (or date-time, UTC) to another, both ends included.
+
+    Bounds the created_at index; a date that does not parse is ignored with a warning.
+    """
+
+    title = "date range (UTC)"
+    template = "admin/eventsourcing/date_range_filter.html"
+    parameters = ("created_from", "created_to")
+
+    def __init__(self, request, params, model, model_admin):
+        super().__init__(request, params, model, model_admin)
+        self.values = {}
+        for name in self.parameters:
+            if name in params:
+                value = params.pop(name)
+                value = value[-1] if isinstance(value, list) else value
+                self.values[name] = (value or "").strip()
+        self.bounds = {}
+        for name, text in self.values.items():
+            if not text:
+                continue
+            try:
+                self.bounds[name] = parse_bound(text, upper=name == "created_to")
+            except ValueError:
+                messages.warning(request, f"{text!r} is not a date (YYYY-MM-DD) or a date-time")
+
+    def has_output(self) -> bool:
+        return True
+
+    def expected_parameters(self) -> list[str]:
+        return list(self.parameters)
+
+    def choices(self, changelist):
+        # The other parameters of the page, kept as hidden fields of the filter's form.
+        kept = [(name, value) for name, values in changelist.filter_params.items()
+                if name not in self.parameters for value in values]  # fmt: skip
+        yield {
+            "kept": kept,
+            "created_from": self.values.get("created_from", ""),
+            "created_to": self.values.get("created_to", ""),
+            "clear_url": changelist.get_query_string(remove=list(self.parameters)),
+            "active": bool(self.bounds),
+        }
+
+    def queryset(self, request, queryset):
+        if "created_from" in self.bounds:
+            queryset = queryset.filter(created_at__gte=self.bounds["created_from"])
+        if "created_to" in self.bounds:
+            bound, inclusive = self.bounds["created_to"]
+            lookup = "created_at__lte" if inclusive else "created_at__lt"
+            queryset = queryset.filter(**{lookup: bound})
+        return queryset
+
+
+def parse_bound(text: str, *, upper: bool):
+    """A date range's end as an aware UTC date-time. A lower end is the start of its day; an
+    upper one is `(the next day's start, exclusive)` for a date, `(itself, inclusive)` for a
+    date-time."""
+    try:
+        day = dt.date.fromisoformat(text)
+    except ValueError:
+        moment = dt.datetime.fromisoformat(text)
+        moment = moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+        return (moment, True) if upper else moment
+    start = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+    return (start + dt.timedelta(days=1), False) if upper else start
+
+
+class UserFilter(admin.SimpleListFilter):
+    """Events a user made: the `username` in their metadata, or, for events recorded before
+    usernames were, the `user_id` of the user of that name."""
+
+    title = "user"
+    parameter_name = "user"
+    max_choices = 200
+
+    def lookups(self, request, model_admin):
+        names = get_user_model().objects.order_by("username").values_list("username", flat=True)
+        return [(name, name) for name in names[: self.max_choices]]
+
+    def queryset(self, request, queryset):
+        name = self.value()
+        if not name:
+            return queryset
+        return queryset.filter(by_user(name))
+
+
+def by_user(username: str) -> Q:
+    """Events whose metadata names `username`, or whose metadata has no username but the id of
+    the user called so."""
+    condition = Q(metadata__username=username)
+    user_id = (
+        get_user_model().objects.filter(username=username).values_list("pk", flat=True).first()
+    )
+    if user_id is not None:
+        condition |= Q(metadata__username__isnull=True) & Q(metadata__user_id=str(user_id))
+    return condition
+
+
+HEX_PREFIX = re.compile(r"^[0-9a-f]{1,32}$")
+
+
+def uuid_prefix_range(term: str) -> tuple[uuid.UUID, uuid.UUID] | None:
+    """The lowest and highest UUID that start with `term` (hex digits, dashes allowed), or None
+    when `term` is no such prefix."""
+    digits = term.lower().replace("-", "")
+    if not HEX_PREFIX.match(digits):
+        return None
+    return uuid.UUID(digits.ljust(32, "0")), uuid.UUID(digits.ljust(32, "f"))
+
+
+def search_ids(queryset, term: str):
+    """Rows whose aggregate id is `term` or starts with it: a range scan on the aggregate id
+    index (no text LIKE), the same on SQLite and PostgreSQL."""
+    bounds = uuid_prefix_range(term)
+    if bounds is None:
+        return queryset.none()
+    return queryset.filter(aggregate_id__gte=bounds[0], aggregate_id__lte=bounds[1])
+
+
 def _metadata(event: Event) -> dict:
     """An event's metadata, or nothing when a row altered behind the triggers holds no object."""
     return event.metadata if isinstance(event.metadata, dict) else {}
@@ -98,10 +228,10 @@ def _metadata(event: Event) -> dict:
 @admin.register(Event)
 class EventAdmin(AuditViews, ReadOnlyAdmin):
     list_display = ("position", "when", "aggregate", "event_type", "version", "user",
-                    "correlation")  # fmt: skip
-    list_filter = (AggregateTypeFilter, EventTypeFilter, RecentFilter)
-    search_fields = ("aggregate_id",)  # searched exactly, see get_search_results
-    search_help_text = "an aggregate id or a correlation id (exact)"
+                    "reason", "correlation")  # fmt: skip
+    list_filter = (AggregateTypeFilter, EventTypeFilter, UserFilter, RecentFilter, DateRangeFilter)
+    search_fields = ("aggregate_id",)  # by prefix or exactly, see get_search_results
+    search_help_text = "an aggregate id or its first characters (such as 3f2a), or a correlation id"
     ordering = ("-transaction_id", "-id")
     show_full_result_count = False
     paginator = CappedCountPaginator
@@ -124,7 +254,21 @@ class EventAdmin(AuditViews, ReadOnlyAdmin):
 
     @admin.display(description="user")
     def user(self, event: Event):
-        return _metadata(event).get("user_id") or "-"
+        """The username recorded then (the id on hover); the id alone for older events."""
+        metadata = _metadata(event)
+        user_id, username = metadata.get("user_id"), metadata.get("username")
+        if not username:
+            return user_id or "-"
+        return format_html('<span title="user id {}">{}</span>', user_id or "-", username)
+
+    @admin.display(description="reason")
+    def reason(self, event: Event):
+        """Why the command was given, cut to fit a column (in full on hover)."""
+        reason = _metadata(event).get("reason")
+        if not reason or not isinstance(reason, str):
+            return "-"
+        short = reason if len(reason) <= 60 else f"{reason[:59]}…"
+        return format_html('<span title="{}">{}</span>', reason, short)
 
     @admin.display(description="correlation")
     def correlation(self, event: Event):
@@ -141,10 +285,65 @@ class EventAdmin(AuditViews, ReadOnlyAdmin):
         try:
             return queryset.filter(aggregate_id=uuid.UUID(term)), False
         except ValueError:
+            pass
+        if uuid_prefix_range(term) is None:
             return queryset.for_correlation(term), False
+        # A hex prefix: the aggregates whose id it starts (a range on the aggregate id index),
+        # or a correlation of exactly that id (its own index).
+        low, high = uuid_prefix_range(term)
+        prefixed = Q(aggregate_id__gte=low, aggregate_id__lte=high)
+        return queryset.alias(correlation=CorrelationId()).filter(
+            prefixed | Q(correlation=term)
+        ), False
 
     def get_urls(self):
         return self.audit_urls() + super().get_urls()
+
+    readonly_fields = ("trails",)
+
+    @admin.display(description="audit trails")
+    def trails(self, event: Event):
+        """The event page's way to its timeline, its correlation trail and what caused it."""
+        return audit_links(event)
+
+    def history_view(self, request, object_id, extra_context=None):
+        """An event's history is its aggregate's timeline, at the event."""
+        event = self.get_object(request, object_id)
+        if event is None or not self.has_view_permission(request, event):
+            return super().history_view(request, object_id, extra_context)
+        url = reverse("admin:eventsourcing_timeline", args=[event.aggregate_id])
+        return HttpResponseRedirect(f"{url}#v{event.version}")
+
+
+def causation_url(causation_id) -> str | None:
+    """Where a causation id leads: the event it names ("event:<id>"), else the trail of the
+    request or job of that id."""
+    if not causation_id or not isinstance(causation_id, str):
+        return None
+    kind, _, rest = causation_id.partition(":")
+    if kind == "event" and rest.isdigit():
+        return reverse("admin:eventsourcing_app_event_change", args=[rest])
+    return reverse("admin:eventsourcing_correlation", args=[causation_id])
+
+
+def audit_links(event: Event):
+    """Links from one event: its timeline, its correlation trail, its cause."""
+    metadata = _metadata(event)
+    timeline = reverse("admin:eventsourcing_timeline", args=[event.aggregate_id])
+    html = format_html('<a href="{}#v{}" class="es-timeline-link">timeline of {} {}</a>',
+                       timeline, event.version, event.aggregate_type,
+                       event.aggregate_id)  # fmt: skip
+    correlation_id = metadata.get("correlation_id")
+    if correlation_id and isinstance(correlation_id, str):
+        url = reverse("admin:eventsourcing_correlation", args=[correlation_id])
+        html += format_html(' · <a href="{}" class="es-correlation-link">correlation {}</a>',
+                            url, correlation_id)  # fmt: skip
+    causation_id = metadata.get("causation_id")
+    url = causation_url(causation_id)
+    if url:
+        html += format_html(' · <a href="{}" class="es-causation-link">caused by {}</a>',
+                            url, causation_id)  # fmt: skip
+    return html
 
 
 @admin.register(Snapshot)
@@ -155,11 +354,13 @@ class SnapshotAdmin(ReadOnlyAdmin):
     show_full_result_count = False
     paginator = CappedCountPaginator
 
+    search_help_text = "an aggregate id or its first characters"
+
     def get_search_results(self, request, queryset, search_term):
-        try:
-            return queryset.filter(aggregate_id=uuid.UUID(search_term.strip())), False
-        except ValueError:
-            return queryset.none(), False
+        term = search_term.strip()
+        if not term:  # no search: every snapshot
+            return queryset, False
+        return search_ids(queryset, term), False
 
 
 @admin.register(ProjectionCheckpoint)
