@@ -327,3 +327,58 @@ class CheckpointChange(models.Model):
     @property
     def to_position(self) -> Position:
         return Position(self.to_transaction, self.to_id)
+
+
+class EvidenceExport(models.Model):
+    """One completed evidence export: who exported which rows of the log, when, and the file's
+    SHA-256, so that a downloaded file and its manifest provably match. Append-only.
+
+    Recorded when the streamed file ends (its count and hash are known only then), under the
+    `export_id` the download named in its file name before the first byte.
+    """
+
+    CSV = "csv"
+    JSONL = "jsonl"
+    FORMATS = [(CSV, "CSV"), (JSONL, "JSON Lines")]
+
+    id = models.BigAutoField(primary_key=True)
+    export_id = models.UUIDField(unique=True)
+    exported_by = models.CharField(max_length=200)
+    format = models.CharField(max_length=10, choices=FORMATS)
+    query_string = models.TextField(blank=True, default="")  # the event list's filters, as sent
+    filters = models.JSONField(default=dict)  # the same, parsed: {parameter: [values]}
+    # The log's head when the export began: rows appended later are never in the file.
+    as_of_transaction = models.BigIntegerField()
+    as_of_id = models.BigIntegerField()
+    # The last exported row, in log order (0-0 when the filters selected none).
+    last_transaction = models.BigIntegerField(default=0)
+    last_id = models.BigIntegerField(default=0)
+    row_count = models.BigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    started_at = models.DateTimeField()
+    completed_at = models.DateTimeField(default=timezone.now)
+
+    objects = LedgerQuerySet.as_manager()
+
+    class Meta:
+        db_table = "evidence_exports"
+        ordering = ["-completed_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.format} export {self.export_id} of {self.row_count} events"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise AppendOnlyError(f"evidence export {self.pk} is recorded and cannot change")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError(f"evidence export {self.pk} cannot be deleted: append-only")
+
+    @property
+    def as_of(self) -> Position:
+        return Position(self.as_of_transaction, self.as_of_id)
+
+    @property
+    def last_position(self) -> Position:
+        return Position(self.last_transaction, self.last_id)

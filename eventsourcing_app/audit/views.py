@@ -8,7 +8,7 @@ from django.http import Http404
 from django.template.response import TemplateResponse
 from django.urls import path
 
-from eventsourcing_app.audit import charts, timelines
+from eventsourcing_app.audit import charts, export, timelines
 from eventsourcing_app.core.errors import AggregateNotFound
 from eventsourcing_app.core.repository import Repository
 from eventsourcing_app.domain.aggregate import aggregate_types
@@ -30,6 +30,7 @@ class AuditViews:
                  name="eventsourcing_compare"),
             path("correlation/<path:correlation_id>/", view(self.correlation_view),
                  name="eventsourcing_correlation"),
+            *export.urls(self),
         ]  # fmt: skip
 
     def _context(self, request, title: str, **extra):

@@ -2,16 +2,23 @@
 
 The role that runs migrations owns the tables; the application connects as another role that
 can read and write the read models, checkpoints, snapshots and the project's other tables, but
-may only SELECT and INSERT events and the other append-only tables (the ledger, the record of
-checkpoint changes). Not owning them, it cannot disable their triggers, and not being a
-superuser, it cannot set `session_replication_role` to skip them.
+may only SELECT and INSERT events and the other append-only tables (the ledger, the records of
+checkpoint changes and of evidence exports). Not owning them, it cannot disable their
+triggers, and not being a superuser, it cannot set `session_replication_role` to skip them.
 """
 
 from __future__ import annotations
 
-from eventsourcing_app.models import CheckpointChange, Event, LedgerDigest, LedgerLeaf, LedgerNode
+from eventsourcing_app.models import (
+    CheckpointChange,
+    Event,
+    EvidenceExport,
+    LedgerDigest,
+    LedgerLeaf,
+    LedgerNode,
+)
 
-APPEND_ONLY = (Event, LedgerLeaf, LedgerNode, LedgerDigest, CheckpointChange)
+APPEND_ONLY = (Event, LedgerLeaf, LedgerNode, LedgerDigest, CheckpointChange, EvidenceExport)
 
 
 def app_role_grants(connection, role: str) -> list[str]:

@@ -62,7 +62,7 @@ BANK_PROJECTIONS = ["bank.account_balances", "bank.ledger_entries", "bank.daily_
 # Tables emptied before each example on PostgreSQL, where the examples commit for real.
 BANK_TABLES = ["events", "snapshots", "projection_checkpoints", "account_balances",
                "ledger_entries", "daily_totals", "transfers", "checkpoint_changes",
-               "ledger_leaves", "ledger_nodes", "ledger_digests"]  # fmt: skip
+               "ledger_leaves", "ledger_nodes", "ledger_digests", "evidence_exports"]  # fmt: skip
 
 
 def budget(default: int) -> settings:
@@ -447,6 +447,8 @@ class Bank:
     def move(self, action: str, model: Expected, amount: str | None = None) -> None:
         command = getattr(services, f"account_{action}")
         extra = {} if amount is None else {"amount": amount}
+        if action == "close":
+            extra["reason"] = "closed by the property test"
         account = self._refused_or_done(
             model.refusal(action, amount), partial(command, account_id=model.id, **extra)
         )

@@ -33,6 +33,7 @@ REFUSED = [
     "TRUNCATE ledger_digests",
     "ALTER TABLE ledger_leaves DISABLE TRIGGER ALL",
     "DELETE FROM checkpoint_changes",
+    "UPDATE evidence_exports SET row_count = 0",
 ]
 
 
