@@ -28,20 +28,25 @@ CURRENCIES = ["EUR"] * 6 + ["USD", "GBP", "CHF", "JPY"]
 SCHEMA_V2_FROM, SCHEMA_V3_FROM = 150, 90  # days ago
 
 
-def seed_users(debug: bool) -> dict[str, str]:
-    """Create (or reset) the demo users; return their passwords when debugging, else {}."""
-    passwords = {}
-    for username, group, superuser in (
-        ("teller", "tellers", False),
-        ("auditor", "auditors", False),
-        ("admin", None, True),
-    ):
-        user, _ = User.objects.get_or_create(username=username)
+DEMO_USERS = (("teller", "tellers", False), ("auditor", "auditors", False), ("admin", None, True))
+
+
+def seed_users(debug: bool) -> dict[str, str | None]:
+    """Create the demo users that do not exist yet; keep the others as they are (password,
+    roles and sessions). Return, when debugging, each user's new password, or None for a user
+    that was kept; else {}."""
+    passwords: dict[str, str | None] = {}
+    for username, group, superuser in DEMO_USERS:
+        if User.objects.filter(username=username).exists():
+            passwords[username] = None
+            continue
         password = secrets.token_urlsafe(9)
-        user.set_password(password)
-        user.is_staff = superuser or group == "auditors"
-        user.is_superuser = superuser
-        user.save()
+        user = User.objects.create_user(
+            username,
+            password=password,
+            is_staff=superuser or group == "auditors",
+            is_superuser=superuser,
+        )
         if group:
             user.groups.add(Group.objects.get_or_create(name=group)[0])
         passwords[username] = password

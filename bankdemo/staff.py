@@ -1,11 +1,21 @@
 """The staff groups: tellers (commands and reads in the API) and auditors (reads, and a
 read-only audit UI in the admin). Kept in place after every migrate, and after the test
-runner empties the tables."""
+runner empties the tables. And the admin's login form, which tells a teller why they are
+refused."""
 
 from __future__ import annotations
 
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.core.exceptions import ValidationError
+
 VIEWABLE = {
-    "eventsourcing_app": ["event", "snapshot", "projectioncheckpoint", "checkpointchange"],
+    "eventsourcing_app": [
+        "event",
+        "snapshot",
+        "projectioncheckpoint",
+        "checkpointchange",
+        "evidenceexport",
+    ],
     "bankdemo": ["accountbalance", "ledgerentry", "dailytotal", "transferstatus"],
 }
 
@@ -22,3 +32,27 @@ def ensure_staff_groups(sender=None, using: str = "default", **kwargs) -> None:
                 content_type__app_label=app_label, codename__in=[f"view_{m}" for m in models]
             )
         )
+
+
+class StaffLoginForm(AdminAuthenticationForm):
+    """The admin's login form. A user whose password was right but who is not staff (a
+    teller) is told that the account has no admin access, instead of being asked for the
+    correct username and password; wrong credentials keep Django's message. django-axes still
+    counts and locks out failed logins: a right password is not a failure."""
+
+    error_messages = {
+        **AdminAuthenticationForm.error_messages,
+        "no_admin_access": (
+            "The account “%(account)s” has no admin access: these pages are for auditors and "
+            "administrators. Tellers work through the API at /api/."
+        ),
+    }
+
+    def confirm_login_allowed(self, user):
+        if user.is_active and not user.is_staff:
+            raise ValidationError(
+                self.error_messages["no_admin_access"],
+                code="no_admin_access",
+                params={"account": user.get_username()},
+            )
+        super().confirm_login_allowed(user)

@@ -4,6 +4,9 @@ from django.contrib import admin
 from django.urls import include, path
 
 from bankdemo import views
+from bankdemo.staff import StaffLoginForm
+
+admin.site.login_form = StaffLoginForm  # says when an account has no admin access
 
 urlpatterns = [
     path("", views.home, name="home"),

@@ -5,6 +5,7 @@ from io import StringIO
 import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
+from django.test import Client
 
 from bankdemo.models import AccountBalance, DailyTotal, TransferStatus
 from eventsourcing_app.core.verification import verify_chains
@@ -40,3 +41,48 @@ def test_seed_bank_builds_a_browsable_history_once(settings):
 def test_passwords_are_printed_only_when_debugging(settings):
     settings.DEBUG = False
     assert "password" not in seed(accounts=2, events=5, transfers=0)
+
+
+def passwords_in(output: str) -> dict[str, str]:
+    return {
+        line.split()[1]: line.split()[-1]
+        for line in output.splitlines()
+        if line.startswith("user ") and " / password " in line
+    }
+
+
+def test_seeding_again_keeps_the_users_their_passwords_and_their_sessions(settings):
+    settings.DEBUG = True
+    first = passwords_in(seed(accounts=2, events=5, transfers=0))
+    assert set(first) == {"teller", "auditor", "admin"}
+    auditor = User.objects.get(username="auditor")
+    client = Client()
+    client.force_login(auditor)
+    assert client.get("/admin/").status_code == 200
+
+    again = seed(accounts=2, events=5, transfers=0)
+    assert passwords_in(again) == {}  # nothing new, nothing printed
+    for username in first:
+        assert f"user {username}: exists, its password was kept" in again
+        assert User.objects.get(username=username).check_password(first[username])
+    assert client.get("/admin/").status_code == 200  # still logged in
+    assert User.objects.get(username="auditor").is_staff
+    assert User.objects.get(username="admin").is_superuser
+    assert not User.objects.get(username="teller").is_staff
+
+
+def test_passwords_are_printed_last_and_only_for_users_created_now(settings):
+    settings.DEBUG = True
+    User.objects.create_user("teller", password="chosen-by-the-teller")
+    output = seed(accounts=2, events=5, transfers=0)
+    lines = output.strip().splitlines()
+    assert lines[-3:] == [
+        "user teller: exists, its password was kept "
+        "(python manage.py changepassword teller sets a new one)",
+        f"user auditor / password {passwords_in(output)['auditor']}",
+        f"user admin / password {passwords_in(output)['admin']}",
+    ]
+    assert lines[0].startswith("bank history: ")
+    assert set(passwords_in(output)) == {"auditor", "admin"}
+    assert User.objects.get(username="teller").check_password("chosen-by-the-teller")
+    assert User.objects.get(username="auditor").check_password(passwords_in(output)["auditor"])

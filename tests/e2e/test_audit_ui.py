@@ -204,7 +204,7 @@ def test_tellers_and_anonymous_users_stay_out(live_server, page: Page, screensho
     log_in(page, "e2e-teller", "teller-e2e-password")
     expect(page).to_have_url(re.compile(r"/admin/login/"))
     expect(page.locator(".errornote")).to_contain_text(
-        "Please enter the correct username and password for a staff account"
+        "The account “e2e-teller” has no admin access"
     )
     screenshot("07-teller-refused")
 

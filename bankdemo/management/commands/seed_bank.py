@@ -11,10 +11,11 @@ from bankdemo.models import AccountBalance
 
 class Command(BaseCommand):
     help = (
-        "Create the demo users teller, auditor and admin (passwords printed when DEBUG is on), "
-        "and, unless accounts exist already, accounts with movements spread over past months "
-        "(old deposits stored at schema v1 and v2), transfers settled by the saga, and the "
-        "async read models and the ledger caught up."
+        "Unless accounts exist already, open accounts with movements spread over past months "
+        "(old deposits stored at schema v1 and v2), settle transfers by the saga, and catch the "
+        "async read models and the ledger up; then create the demo users teller, auditor and "
+        "admin that do not exist yet (existing ones keep their passwords and sessions). When "
+        "DEBUG is on, the new users' passwords are printed last."
     )
 
     def add_arguments(self, parser):
@@ -26,9 +27,19 @@ class Command(BaseCommand):
     def handle(self, *args, accounts, events, transfers, no_progress, **options):
         if accounts < 2 or events < 0 or transfers < 0:
             raise CommandError("--accounts must be 2 or more; --events and --transfers >= 0")
+        self._seed_history(accounts, events, transfers, no_progress)
+        # Last, so that the passwords are the final lines, below the projections' log lines.
         passwords = seeding.seed_users(settings.DEBUG)
         for username, password in passwords.items():
-            self.stdout.write(f"user {username} / password {password}")
+            if password is None:
+                self.stdout.write(
+                    f"user {username}: exists, its password was kept "
+                    f"(python manage.py changepassword {username} sets a new one)"
+                )
+            else:
+                self.stdout.write(f"user {username} / password {password}")
+
+    def _seed_history(self, accounts, events, transfers, no_progress) -> None:
         if AccountBalance.objects.exists():
             self.stdout.write("bank history: already seeded")
             return
