@@ -13,14 +13,32 @@ from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from bankdemo.domain import Transfer
+from bankdemo.domain import MINOR_UNITS, Transfer
 from bankdemo.models import AccountBalance, DailyTotal, LedgerEntry, TransferStatus
 from eventsourcing_app.audit.admin import CappedCountPaginator, ReadOnlyAdmin, audit_links
 from eventsourcing_app.audit.charts import register_series
+from eventsourcing_app.audit.display import amount_cell, amount_text, utc
 from eventsourcing_app.models import Event
 
-# An account's timeline plots its balance after each event.
-register_series("bank.Account", "balance", lambda state: state["balance"])
+
+def places(currency) -> int | None:
+    """The currency's decimal places (ISO 4217 minor units), None for one the bank does not
+    know (its amount is then shown as stored)."""
+    return MINOR_UNITS.get(currency)
+
+
+def money(amount, currency):
+    """An amount of a list, right-aligned, in its currency's minor units: `25,145.23` EUR,
+    `1,200` JPY, `0.500` KWD."""
+    return amount_cell(amount, places(currency))
+
+
+# An account's timeline plots its balance after each event, in the account's currency.
+register_series("bank.Account", "balance", lambda state: state["balance"],
+                lambda value, state: f"{amount_text(value, places(state.get('currency')))} "
+                                     f"{state.get('currency', '')}".strip())  # fmt: skip
+
+AUDIT_CSS = {"all": ["eventsourcing_app/audit.css"]}  # amounts right-aligned
 
 CHANGE_FORM = "admin/bankdemo/read_model_change_form.html"
 
@@ -72,11 +90,18 @@ class TimelineHistory:
 
 @admin.register(AccountBalance)
 class AccountBalanceAdmin(TimelineHistory, ReadOnlyAdmin):
-    list_display = ("owner", "currency", "balance", "status", "version", "timeline")
+    list_display = ("owner", "currency", "balance_text", "status", "version", "timeline")
     list_filter = ("status", "currency")
     search_fields = ("owner",)
     show_full_result_count = False
     paginator = CappedCountPaginator
+
+    class Media:
+        css = AUDIT_CSS
+
+    @admin.display(description="balance", ordering="balance")
+    def balance_text(self, row):
+        return money(row.balance, row.currency)
 
     @admin.display(description="history")
     def timeline(self, row):
@@ -88,12 +113,27 @@ class AccountBalanceAdmin(TimelineHistory, ReadOnlyAdmin):
 
 @admin.register(LedgerEntry)
 class LedgerEntryAdmin(TimelineHistory, ReadOnlyAdmin):
-    list_display = ("created_at", "account", "kind", "amount", "balance_after", "currency",
-                    "transfer")  # fmt: skip
+    list_display = ("created", "account", "kind", "amount_text", "balance_after_text",
+                    "currency", "transfer")  # fmt: skip
     list_filter = ("kind", "currency")
     show_full_result_count = False
     paginator = CappedCountPaginator
     ordering = ("-id",)
+
+    class Media:
+        css = AUDIT_CSS
+
+    @admin.display(description="created at (UTC)", ordering="created_at")
+    def created(self, row):
+        return utc(row.created_at)
+
+    @admin.display(description="amount", ordering="amount")
+    def amount_text(self, row):
+        return money(row.amount, row.currency)
+
+    @admin.display(description="balance after", ordering="balance_after")
+    def balance_after_text(self, row):
+        return money(row.balance_after, row.currency)
 
     @admin.display(description="account")
     def account(self, row):
@@ -130,10 +170,25 @@ class LedgerEntryAdmin(TimelineHistory, ReadOnlyAdmin):
 
 @admin.register(DailyTotal)
 class DailyTotalAdmin(ReadOnlyAdmin):
-    list_display = ("day", "currency", "deposits", "deposit_count", "withdrawals",
+    list_display = ("day_text", "currency", "deposits_text", "deposit_count", "withdrawals_text",
                     "withdrawal_count")  # fmt: skip
     list_filter = ("currency",)
     ordering = ("-day",)
+
+    class Media:
+        css = AUDIT_CSS
+
+    @admin.display(description="day (UTC)", ordering="day")
+    def day_text(self, row):
+        return utc(row.day)
+
+    @admin.display(description="deposits", ordering="deposits")
+    def deposits_text(self, row):
+        return money(row.deposits, row.currency)
+
+    @admin.display(description="withdrawals", ordering="withdrawals")
+    def withdrawals_text(self, row):
+        return money(row.withdrawals, row.currency)
 
     def history_view(self, request, object_id, extra_context=None):
         """A day's totals come from that day's events: the event list of that date."""
@@ -147,9 +202,20 @@ class DailyTotalAdmin(ReadOnlyAdmin):
 
 @admin.register(TransferStatus)
 class TransferStatusAdmin(TimelineHistory, ReadOnlyAdmin):
-    list_display = ("requested_at", "transfer", "amount", "currency", "status", "failure_code")
+    list_display = ("requested", "transfer", "amount_text", "currency", "status", "failure_code")
     list_filter = ("status",)
     ordering = ("-requested_at",)
+
+    class Media:
+        css = AUDIT_CSS
+
+    @admin.display(description="requested at (UTC)", ordering="requested_at")
+    def requested(self, row):
+        return utc(row.requested_at)
+
+    @admin.display(description="amount", ordering="amount")
+    def amount_text(self, row):
+        return money(row.amount, row.currency)
 
     @admin.display(description="transfer")
     def transfer(self, row):

@@ -61,7 +61,11 @@ class AuditViews:
             entries=entries,
             integrity=checked,
             carded={entry.event.id for entry in entries},
-            chart=charts.chart(aggregate_type, [entry.state for entry in entries]),
+            chart=charts.chart(
+                aggregate_type,
+                [entry.state for entry in entries],
+                [entry.event.created_at for entry in entries],
+            ),
             known_class=cls is not None,
         )
         return TemplateResponse(request, "admin/eventsourcing/timeline.html", context)
