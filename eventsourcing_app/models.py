@@ -382,3 +382,43 @@ class EvidenceExport(models.Model):
     @property
     def last_position(self) -> Position:
         return Position(self.last_transaction, self.last_id)
+
+
+class RebuildRun(models.Model):
+    """One rebuild started from the admin, run in the background: who started it, why, and how
+    far it has got. Updated as it runs (unlike the append-only records); at most one unfinished
+    run per projection, which the database itself enforces.
+
+    A run whose web process died mid-way stays unfinished: see `finished_at`.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    projection = models.CharField(max_length=100)
+    started_by = models.CharField(max_length=200)
+    reason = models.TextField(blank=True, default="")
+    started_at = models.DateTimeField(default=timezone.now)
+    # The log's length when the replay began (None: not begun yet), and the events read so far.
+    events_total = models.BigIntegerField(null=True, blank=True)
+    events_read = models.BigIntegerField(default=0)
+    finished_at = models.DateTimeField(null=True, blank=True)  # None: still running
+    error = models.TextField(blank=True, default="")  # set when the rebuild failed
+
+    class Meta:
+        db_table = "rebuild_runs"
+        ordering = ["-started_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["projection"],
+                condition=models.Q(finished_at__isnull=True),
+                name="rebuild_runs_one_running",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"rebuild {self.pk} of {self.projection} ({self.state})"
+
+    @property
+    def state(self) -> str:
+        if self.finished_at is None:
+            return "running" if self.events_total is not None else "waiting"
+        return "failed" if self.error else "finished"

@@ -17,8 +17,10 @@ from django.urls import reverse
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 
+from eventsourcing_app.audit.display import json_block, utc
 from eventsourcing_app.audit.views import AuditViews
 from eventsourcing_app.domain.aggregate import aggregate_types
+from eventsourcing_app.domain.codec import decode_tagged
 from eventsourcing_app.domain.events import registry as event_registry
 from eventsourcing_app.models import (
     CheckpointChange,
@@ -27,8 +29,8 @@ from eventsourcing_app.models import (
     ProjectionCheckpoint,
     Snapshot,
 )
+from eventsourcing_app.projections import background
 from eventsourcing_app.projections import registry as projection_registry
-from eventsourcing_app.projections.rebuild import rebuild
 from eventsourcing_app.projections.status import checkpoint_changes, projection_statuses
 from eventsourcing_app.wiring import get_event_store
 
@@ -244,7 +246,7 @@ class EventAdmin(AuditViews, ReadOnlyAdmin):
 
     @admin.display(description="when (UTC)", ordering="created_at")
     def when(self, event: Event):
-        return event.created_at.strftime("%Y-%m-%d %H:%M:%S")
+        return utc(event.created_at)
 
     @admin.display(description="aggregate")
     def aggregate(self, event: Event):
@@ -299,7 +301,23 @@ class EventAdmin(AuditViews, ReadOnlyAdmin):
     def get_urls(self):
         return self.audit_urls() + super().get_urls()
 
-    readonly_fields = ("trails",)
+    # The event page: the stored data and metadata as pretty JSON, the date in the one form.
+    fields = ("aggregate_id", "aggregate_type", "event_type", "version", "schema_version",
+              "data_as_stored", "metadata_json", "created", "hash", "previous_hash",
+              "trails")  # fmt: skip
+    readonly_fields = ("data_as_stored", "metadata_json", "created", "trails")
+
+    @admin.display(description="data as stored")
+    def data_as_stored(self, event: Event):
+        return json_block(event.event_data)
+
+    @admin.display(description="metadata")
+    def metadata_json(self, event: Event):
+        return json_block(event.metadata)
+
+    @admin.display(description="created at (UTC)")
+    def created(self, event: Event):
+        return utc(event.created_at)
 
     @admin.display(description="audit trails")
     def trails(self, event: Event):
@@ -348,7 +366,31 @@ def audit_links(event: Event):
 
 @admin.register(Snapshot)
 class SnapshotAdmin(ReadOnlyAdmin):
-    list_display = ("aggregate_type", "aggregate_id", "version", "schema_version", "created_at")
+    list_display = ("aggregate_type", "aggregate_id", "version", "schema_version", "created")
+    fields = ("aggregate_type", "aggregate_id", "version", "schema_version", "created",
+              "state_json", "state_as_stored")  # fmt: skip
+    readonly_fields = ("created", "state_json", "state_as_stored")
+
+    class Media:
+        css = {"all": ["eventsourcing_app/audit.css"]}
+
+    @admin.display(description="created at (UTC)", ordering="created_at")
+    def created(self, snapshot: Snapshot):
+        return utc(snapshot.created_at)
+
+    @admin.display(description="state")
+    def state_json(self, snapshot: Snapshot):
+        """The state with its tagged values read (`"0"`, not `{"$decimal": "0"}`)."""
+        try:
+            state = decode_tagged(snapshot.state)
+        except (TypeError, ValueError, ArithmeticError):
+            state = snapshot.state
+        return json_block(state)
+
+    @admin.display(description="state as stored")
+    def state_as_stored(self, snapshot: Snapshot):
+        return json_block(snapshot.state)
+
     list_filter = ("aggregate_type",)
     search_fields = ("aggregate_id",)
     show_full_result_count = False
@@ -378,8 +420,10 @@ class ProjectionCheckpointAdmin(ReadOnlyAdmin):
         return request.user.is_superuser
 
     def changelist_view(self, request, extra_context=None):
+        runs = background.latest_runs()
         extra = {"statuses": projection_statuses(get_event_store()),
-                 "changes": checkpoint_changes()}  # fmt: skip
+                 "changes": checkpoint_changes(), "runs": runs,
+                 "rebuilding": {r.projection for r in runs if r.finished_at is None}}  # fmt: skip
         return super().changelist_view(request, {**(extra_context or {}), **extra})
 
     @admin.action(description="Rebuild the selected projections", permissions=["rebuild"])
@@ -390,22 +434,32 @@ class ProjectionCheckpointAdmin(ReadOnlyAdmin):
                        "title": "Rebuild projections?", "names": names,
                        "checkpoints": queryset}  # fmt: skip
             return TemplateResponse(request, "admin/eventsourcing/rebuild_confirm.html", context)
+        replayable = []
         for name in names:
-            projection = projection_registry.get(name)
-            if not projection.replayable:
+            if projection_registry.get(name).replayable:
+                replayable.append(name)
+            else:
                 messages.warning(request, f"{name} acts on events and is never replayed")
-                continue
-            report = rebuild(projection, get_event_store(), by=request.user.get_username(),
-                             reason=request.POST.get("reason", "").strip())  # fmt: skip
-            messages.success(request, f"{name}: rebuilt from {report.events_read} events")
+        runs, refused = background.start(replayable, by=request.user.get_username(),
+                                         reason=request.POST.get("reason", "").strip())  # fmt: skip
+        for name in refused:
+            messages.warning(request, f"{name}: a rebuild is running already; wait for it to end")
+        if runs:
+            started = ", ".join(run.projection for run in runs)
+            messages.success(request, f"Rebuild started in the background: {started}; "
+                             "its progress is shown below")  # fmt: skip
         return HttpResponseRedirect(request.get_full_path())
 
 
 @admin.register(CheckpointChange)
 class CheckpointChangeAdmin(ReadOnlyAdmin):
-    list_display = ("changed_at", "checkpoint", "kind", "moved", "changed_by", "reason")
+    list_display = ("changed", "checkpoint", "kind", "moved", "changed_by", "reason")
     list_filter = ("checkpoint", "kind")
     ordering = ("-changed_at", "-id")
+
+    @admin.display(description="changed at (UTC)", ordering="changed_at")
+    def changed(self, change: CheckpointChange):
+        return utc(change.changed_at)
 
     @admin.display(description="from -> to")
     def moved(self, change: CheckpointChange):

@@ -149,23 +149,6 @@ def test_not_even_a_superuser_may_add_change_or_delete_a_checkpoint(client, hist
     assert not CheckpointChange.objects.exists()
 
 
-def test_an_admin_rebuild_is_recorded_with_the_user_who_asked(client, history):
-    login(client, "root", superuser=True)
-    before = ProjectionCheckpoint.objects.get(name="bank.daily_totals").position
-    rebuild = {"action": "rebuild_projection", "_selected_action": ["bank.daily_totals"],
-               "confirmed": "yes", "reason": "totals doubled on the 3rd"}  # fmt: skip
-    assert client.post(CHECKPOINTS, rebuild).status_code == 302
-    change = CheckpointChange.objects.get()
-    assert (change.checkpoint, change.kind, change.changed_by, change.reason) == (
-        "bank.daily_totals",
-        "rebuild",
-        "root",
-        "totals doubled on the 3rd",
-    )
-    assert change.from_position == before
-    assert change.to_position == ProjectionCheckpoint.objects.get(name=change.checkpoint).position
-
-
 def test_only_superusers_are_offered_the_rebuild(client, history):
     login(client, "auditor", "auditors")
     assert 'name="action"' not in client.get(CHECKPOINTS).content.decode()

@@ -62,7 +62,8 @@ BANK_PROJECTIONS = ["bank.account_balances", "bank.ledger_entries", "bank.daily_
 # Tables emptied before each example on PostgreSQL, where the examples commit for real.
 BANK_TABLES = ["events", "snapshots", "projection_checkpoints", "account_balances",
                "ledger_entries", "daily_totals", "transfers", "checkpoint_changes",
-               "ledger_leaves", "ledger_nodes", "ledger_digests", "evidence_exports"]  # fmt: skip
+               "ledger_leaves", "ledger_nodes", "ledger_digests", "evidence_exports",
+               "rebuild_runs"]  # fmt: skip
 
 
 def budget(default: int) -> settings:
