@@ -407,11 +407,15 @@ class SnapshotAdmin(ReadOnlyAdmin):
 
 @admin.register(ProjectionCheckpoint)
 class ProjectionCheckpointAdmin(ReadOnlyAdmin):
-    list_display = ("name", "status", "position_text", "owner", "heartbeat_at", "last_error")
+    list_display = ("name", "status", "position_text", "owner", "heartbeat", "last_error")
     actions = ["rebuild_projection"]
     change_list_template = "admin/eventsourcing/projections.html"
 
     @admin.display(description="position")
+    @admin.display(description="heartbeat", ordering="heartbeat_at")
+    def heartbeat(self, checkpoint) -> str:
+        return utc(checkpoint.heartbeat_at)
+
     def position_text(self, checkpoint):
         return str(checkpoint.position)
 
