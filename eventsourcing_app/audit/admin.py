@@ -18,6 +18,7 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html
 
 from eventsourcing_app.audit.display import json_block, utc
+from eventsourcing_app.audit.readonly import ReadOnlyAdmin
 from eventsourcing_app.audit.views import AuditViews
 from eventsourcing_app.domain.aggregate import aggregate_types
 from eventsourcing_app.domain.codec import decode_tagged
@@ -43,21 +44,6 @@ class CappedCountPaginator(Paginator):
     @cached_property
     def count(self) -> int:
         return self.object_list[: COUNT_CAP + 1].count()
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Nobody adds, changes or deletes here, superusers included."""
-
-    actions = None
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 class NamesFilter(admin.SimpleListFilter):

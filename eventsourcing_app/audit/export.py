@@ -27,6 +27,7 @@ from django.http.request import QueryDict
 from django.urls import path, reverse
 from django.utils import timezone
 
+from eventsourcing_app.audit.readonly import ReadOnlyAdmin
 from eventsourcing_app.core.hashchain import canonical_json, timestamp_text
 from eventsourcing_app.core.records import START, Position
 from eventsourcing_app.ledger.sealer import latest_digest
@@ -319,20 +320,10 @@ def proof_document(manifest: dict, queryset, upto: Position, using: str) -> Iter
 
 
 @admin.register(EvidenceExport)
-class EvidenceExportAdmin(admin.ModelAdmin):
+class EvidenceExportAdmin(ReadOnlyAdmin):
     """The record of exports, for auditors: read-only, like every record of the audit trail."""
 
     list_display = ("completed_at", "exported_by", "format", "row_count", "query_string",
                     "sha256", "export_id")  # fmt: skip
     list_filter = ("format",)
     search_fields = ("exported_by",)
-    actions = None
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
