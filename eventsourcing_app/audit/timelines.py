@@ -9,18 +9,18 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from eventsourcing_app.audit.paging import page_report
 from eventsourcing_app.core.errors import DomainError
 from eventsourcing_app.core.mapper import EventMapper
 from eventsourcing_app.core.records import StoredEvent
 from eventsourcing_app.core.store import EventStore
 from eventsourcing_app.core.verification import ChainBreak, VerificationReport, verify_chains
-from eventsourcing_app.domain.aggregate import Aggregate, aggregate_types
+from eventsourcing_app.domain.aggregate import Aggregate
 from eventsourcing_app.ledger.digests import DigestError
 from eventsourcing_app.ledger.integrity import stream_integrity
 from eventsourcing_app.ledger.proofs import LedgerEntry, ledger_entry
 from eventsourcing_app.ledger.tree import Leaf, LedgerDamaged, LedgerTree
 
-MAX_TIMELINE = 2000
 MAX_VERSION = 2**31 - 1  # the version column's range on every database
 # What a damaged ledger or an altered row can raise while a page reads them: shown, never a 500.
 UNREADABLE = (LedgerDamaged, DigestError, ValueError, TypeError, LookupError)
@@ -109,19 +109,29 @@ def diff(before: dict[str, Any], after: dict[str, Any]) -> list[Change]:
     ] + [Change(name, value, None) for name, value in before.items() if name not in after]
 
 
-def timeline(store: EventStore, aggregate_id: uuid.UUID, mapper: EventMapper | None = None):
-    """Return the stream's timeline (up to MAX_TIMELINE events) and its aggregate class."""
+def replayer(mapper: EventMapper):
+    """Return `apply(aggregate, stored)`: apply one stored event, return "" or why it failed."""
+
+    def apply(aggregate: Aggregate, stored: StoredEvent) -> str:
+        try:
+            aggregate.apply(mapper.to_domain(stored))
+        except REPLAY_ERRORS as exc:  # an altered row may hold anything
+            return str(exc) or type(exc).__name__
+        return ""
+
+    return apply
+
+
+def entries_of(
+    events: list[StoredEvent], aggregate: Aggregate | None, mapper: EventMapper | None = None
+) -> list[TimelineEntry]:
+    """Return the cards of `events`, applied in turn to `aggregate` (replayed up to the first
+    of them; None when the stream has no aggregate class here)."""
     mapper = mapper or EventMapper()
+    apply = replayer(mapper)
     entries: list[TimelineEntry] = []
-    aggregate = None
-    cls = None
-    previous: dict[str, Any] = {}
-    for stored in store.read_stream(aggregate_id):
-        if len(entries) >= MAX_TIMELINE:
-            break
-        if aggregate is None:
-            cls = aggregate_types.get(stored.aggregate_type)
-            aggregate = cls(aggregate_id) if cls else None
+    previous: dict[str, Any] = state_of(aggregate) if aggregate and aggregate.version else {}
+    for stored in events:
         upcast_data, error, state = None, "", previous
         if stored.event_type in mapper.events:
             try:
@@ -129,14 +139,14 @@ def timeline(store: EventStore, aggregate_id: uuid.UUID, mapper: EventMapper | N
                 upcast_data = mapper.upcasters.upcast(
                     stored.event_type, stored.schema_version, stored.data, target
                 )
-                if aggregate is not None:
-                    aggregate.apply(mapper.to_domain(stored))
-                    state = state_of(aggregate)
-            except REPLAY_ERRORS as exc:  # an altered row may hold anything
+            except REPLAY_ERRORS as exc:
                 error = str(exc) or type(exc).__name__
+            if aggregate is not None and not error:
+                error = apply(aggregate, stored)
+                state = state_of(aggregate) if not error else previous
         entries.append(TimelineEntry(stored, upcast_data, state, diff(previous, state), error))
         previous = state
-    return entries, cls
+    return entries
 
 
 @dataclass
@@ -150,6 +160,10 @@ class Integrity:
     report: VerificationReport
     sealed: dict[int, Leaf] = field(default_factory=dict)
     problem: str = ""
+    # "stream": the whole stream was checked; "page": only the versions `first`..`last`.
+    scope: str = "stream"
+    first: int = 0
+    last: int = 0
 
     @property
     def intact(self) -> bool:
@@ -189,6 +203,15 @@ def integrity(store: EventStore, aggregate_id: uuid.UUID) -> Integrity:
             return Integrity(VerificationReport(), problem=unreadable(again))
         return Integrity(chains, problem=f"the ledger could not be read: {exc}")
     return Integrity(report, sealed)
+
+
+def page_integrity(aggregate_id, page, predecessor, events, using: str = "default") -> Integrity:
+    """Check what one page of a long stream shows (see `paging.page_report`)."""
+    try:
+        report, sealed = page_report(aggregate_id, page, predecessor, events, using)
+    except UNREADABLE as exc:
+        return Integrity(VerificationReport(), problem=f"the ledger could not be read: {exc}")
+    return Integrity(report, sealed, scope="page", first=page.first, last=page.last)
 
 
 def unreadable(exc: Exception) -> str:

@@ -3,17 +3,31 @@ correlation trail. Mixed into the event admin, whose permissions and admin site 
 
 from __future__ import annotations
 
-from django.contrib import messages
-from django.http import Http404
-from django.template.response import TemplateResponse
-from django.urls import path
+import datetime as dt
 
-from eventsourcing_app.audit import charts, export, timelines
+from django.contrib import messages
+from django.core.paginator import InvalidPage, Paginator
+from django.http import Http404, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+
+from eventsourcing_app.audit import charts, export, paging, timelines
 from eventsourcing_app.core.errors import AggregateNotFound
+from eventsourcing_app.core.mapper import EventMapper
 from eventsourcing_app.core.repository import Repository
 from eventsourcing_app.domain.aggregate import aggregate_types
 from eventsourcing_app.models import Event
 from eventsourcing_app.wiring import get_event_store
+
+TRAIL_PAGE = 200
+
+
+# Events listed after a state or between two compared points (the timeline pages the rest).
+LISTED = 200
+
+
+def store_using(store) -> str:
+    return getattr(store.recorder, "using", "default")
 
 
 class AuditViews:
@@ -38,27 +52,57 @@ class AuditViews:
                 "title": title, **extra}  # fmt: skip
 
     def timeline_view(self, request, aggregate_id):
+        """One page of the stream's timeline; `?page=N|last`, `?version=V` and `?date=ISO`
+        jump to the page that holds a version or the last event at or before a date-time, and
+        `?check=stream` verifies the whole of a long stream."""
         self._require_view(request)
         store = get_event_store()
-        checked = timelines.integrity(store, aggregate_id)
-        # A stream the log lost entirely but the ledger sealed still has a page: its breaks.
-        aggregate_type = "Deleted stream"
+        using = store_using(store)
+        count, head = paging.extent(aggregate_id, using)
+        jump = self._jump(request, store, aggregate_id, head)
+        if jump is not None:
+            return jump
         try:
-            entries, cls = timelines.timeline(store, aggregate_id)
+            number = paging.page_number(head, request.GET.get("page"))
+        except ValueError as exc:
+            messages.error(request, str(exc))
+            number = 1
+        page = paging.Page(number, count, head)
+        aggregate_type, cls = "Deleted stream", None
+        try:
+            rows = list(store.read_stream(aggregate_id, after_version=max(page.first - 2, 0),
+                                          to_version=page.last))  # fmt: skip
         except timelines.UNREADABLE as exc:  # an altered row the recorder cannot read
-            entries, cls, aggregate_type = [], None, "Unreadable stream"
-            checked.problem = checked.problem or timelines.unreadable(exc)
-        if not entries and checked.intact:
+            rows, aggregate_type = [], "Unreadable stream"
+            unreadable = timelines.unreadable(exc)
+        else:
+            unreadable = ""
+        predecessor = rows[0] if rows and rows[0].version == page.first - 1 else None
+        events = [row for row in rows if row.version >= page.first]
+        if rows:
+            aggregate_type = rows[0].aggregate_type
+            cls = aggregate_types.get(aggregate_type)
+        whole = page.whole_check or (request.GET.get("check") == "stream" and page.check_link)
+        if whole or unreadable:
+            checked = timelines.integrity(store, aggregate_id)
+        else:
+            checked = timelines.page_integrity(aggregate_id, page, predecessor, events, using)
+        checked.problem = checked.problem or unreadable
+        if not rows and not count and checked.intact:
             raise Http404("no such aggregate")
+        mapper = EventMapper()
+        prior = paging.replay_before(store, aggregate_id, cls, page, predecessor,
+                                     timelines.replayer(mapper))  # fmt: skip
+        entries = timelines.entries_of(events, prior.aggregate, mapper)
         timelines.mark(entries, checked)
-        if entries:
-            aggregate_type = entries[0].event.aggregate_type
         context = self._context(
             request,
             f"{aggregate_type} {aggregate_id}",
             aggregate_id=aggregate_id,
             aggregate_type=aggregate_type,
             entries=entries,
+            page=page,
+            prior=prior,
             integrity=checked,
             carded={entry.event.id for entry in entries},
             chart=charts.chart(
@@ -67,8 +111,36 @@ class AuditViews:
                 [entry.event.created_at for entry in entries],
             ),
             known_class=cls is not None,
+            jump_version=request.GET.get("version", ""),
+            jump_date=request.GET.get("date", ""),
         )
         return TemplateResponse(request, "admin/eventsourcing/timeline.html", context)
+
+    def _jump(self, request, store, aggregate_id, head):
+        """Redirect `?version=` or `?date=` to the page that holds it, at its card."""
+        version_text = request.GET.get("version", "").strip()
+        date_text = request.GET.get("date", "").strip()
+        if not version_text and not date_text:
+            return None
+        try:
+            if version_text:
+                point = timelines.parse_point(version_text)
+                if not isinstance(point, int):
+                    raise ValueError(f"{version_text!r} is not a version number")
+                version = point
+            else:
+                point = timelines.parse_point(date_text)
+                if not isinstance(point, dt.datetime):
+                    raise ValueError(f"{date_text!r} is not a date-time")
+                version = paging.version_at(store, aggregate_id, point)
+                if version == 0:
+                    messages.info(request, f"no event of this stream is at or before {date_text}")
+        except ValueError as exc:
+            messages.error(request, str(exc) or "not a version or a date-time")
+            return None
+        version = min(max(version, 1), max(head, 1))
+        url = reverse("admin:eventsourcing_timeline", args=[aggregate_id])
+        return HttpResponseRedirect(f"{url}?page={paging.page_of_version(version)}#v{version}")
 
     def state_view(self, request, aggregate_id):
         self._require_view(request)
@@ -86,9 +158,14 @@ class AuditViews:
         state = self._load(request, aggregate_id, point) if point is not None else None
         later = []
         if state is not None:
-            later = list(store.read_stream(aggregate_id, after_version=state["version"]))[:200]
+            later = list(store.read_stream(aggregate_id, after_version=state["version"],
+                                           to_version=state["version"] + LISTED))  # fmt: skip
+        later_total = 0
+        if state is not None:
+            later_total = paging.extent(aggregate_id, store_using(store))[1] - state["version"]
         context = self._context(request, f"State of {aggregate_id}", aggregate_id=aggregate_id,
-                                point=point_text, state=state, later=later)  # fmt: skip
+                                point=point_text, state=state, later=later,
+                                later_total=later_total)  # fmt: skip
         return TemplateResponse(request, "admin/eventsourcing/state.html", context)
 
     def compare_view(self, request, aggregate_id):
@@ -111,15 +188,17 @@ class AuditViews:
                                 a=points[0][0], b=points[1][0])  # fmt: skip
         left = self._load(request, aggregate_id, points[0][1]) if points[0][1] else None
         right = self._load(request, aggregate_id, points[1][1]) if points[1][1] else None
-        between, changes = [], []
+        between, changes, between_total = [], [], 0
         if left and right:
             low, high = sorted((left, right), key=lambda s: s["version"])
+            to_version = min(high["version"], low["version"] + LISTED)
             between = list(
                 get_event_store().read_stream(
-                    aggregate_id, after_version=low["version"], to_version=high["version"]
+                    aggregate_id, after_version=low["version"], to_version=to_version
                 )
             )
             changes = timelines.diff(low["fields"], high["fields"])
+            between_total = high["version"] - low["version"]
         context = self._context(
             request,
             title,
@@ -129,17 +208,42 @@ class AuditViews:
             left=left,
             right=right,
             between=between,
+            between_total=between_total,
             changes=changes,
         )
         return TemplateResponse(request, "admin/eventsourcing/compare.html", context)
 
     def correlation_view(self, request, correlation_id):
         self._require_view(request)
-        events = list(
-            Event.objects.for_correlation(correlation_id).order_by("transaction_id", "id")[:500]
+        trail = Event.objects.for_correlation(correlation_id).order_by("transaction_id", "id")
+        text = request.GET.get("page", "")
+        date_text = request.GET.get("date", "").strip()
+        paginator = Paginator(trail, TRAIL_PAGE)
+        number = 1
+        try:
+            if date_text:
+                moment = timelines.parse_point(date_text)
+                if not isinstance(moment, dt.datetime):
+                    raise ValueError(f"{date_text!r} is not a date-time")
+                earlier = trail.filter(created_at__lt=moment).count()
+                number = earlier // TRAIL_PAGE + 1
+            elif text:
+                number = paginator.num_pages if text == "last" else int(text)
+            current = paginator.page(number)
+        except (ValueError, InvalidPage):
+            messages.error(request, f"{text or date_text!r} is not a page of this trail")
+            current = paginator.page(1)
+        context = self._context(
+            request,
+            f"Correlation {correlation_id}",
+            correlation_id=correlation_id,
+            events=current.object_list,
+            total=paginator.count,
+            page=paging.TrailPage(current.number, paginator.num_pages),
+            first_row=current.start_index(),
+            last_row=current.end_index(),
+            jump_date=date_text,
         )
-        context = self._context(request, f"Correlation {correlation_id}",
-                                correlation_id=correlation_id, events=events)  # fmt: skip
         return TemplateResponse(request, "admin/eventsourcing/correlation.html", context)
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
@@ -147,7 +251,7 @@ class AuditViews:
         if obj is not None:
             store = get_event_store()
             checked = timelines.integrity(store, obj.aggregate_id)
-            using = getattr(store.recorder, "using", "default")
+            using = store_using(store)
             context.update(
                 integrity=checked,
                 event_breaks=checked.breaks_of(obj.id),

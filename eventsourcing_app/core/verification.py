@@ -67,7 +67,7 @@ def verify_chains(
             if event.aggregate_id != stream:
                 stream, expected_version, previous = event.aggregate_id, 1, GENESIS_HASH
                 report.streams_checked += 1
-            _check(event, expected_version, previous, report)
+            check_event(event, expected_version, previous, report)
             if each is not None:
                 each(event, report)
             expected_version, previous = event.version + 1, event.hash
@@ -79,7 +79,10 @@ def verify_chains(
         after = (batch[-1].aggregate_id, batch[-1].version)
 
 
-def _check(event: StoredEvent, expected_version: int, previous: str, report: VerificationReport):
+def check_event(
+    event: StoredEvent, expected_version: int, previous: str, report: VerificationReport
+) -> None:
+    """Add to `report` what is wrong with `event` after `previous`: its version, link, hash."""
     if event.version != expected_version:
         report.add(
             event,

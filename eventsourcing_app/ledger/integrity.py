@@ -47,7 +47,7 @@ def stream_integrity(
         stored.add(event.version)
         leaf = sealed.get(event.version)
         if leaf is not None:
-            _compare(event, leaf, report)
+            compare_with_leaf(event, leaf, report)
 
     report = verify_chains(recorder, aggregate_id=aggregate_id, each=compare)
     for version, leaf in sorted(sealed.items()):
@@ -58,7 +58,8 @@ def stream_integrity(
     return report
 
 
-def _compare(event, leaf: Leaf, report: VerificationReport) -> None:
+def compare_with_leaf(event, leaf: Leaf, report: VerificationReport) -> None:
+    """Add to `report` how `event` differs from the leaf sealed for its version, if it does."""
     if leaf.position.id != event.id:
         report.add(event, f"sealed as event {leaf.position.id} at leaf {leaf.index}: it moved")
     elif leaf.hash != leaf_of(event):

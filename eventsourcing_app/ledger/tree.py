@@ -115,11 +115,27 @@ class LedgerTree:
             found.update((row[2], _leaf(row)) for row in rows)
         return found
 
-    def leaves_of_stream(self, aggregate_id: uuid.UUID) -> dict[int, Leaf]:
-        """Return the sealed leaves of one stream, by version."""
-        value = aggregate_id if self.connection.features.has_native_uuid_field else aggregate_id.hex
-        rows = self._fetch(f"SELECT {LEAF_COLUMNS} FROM {LEAVES} WHERE aggregate_id = %s", [value])
+    def leaves_of_stream(
+        self, aggregate_id: uuid.UUID, first: int | None = None, last: int | None = None
+    ) -> dict[int, Leaf]:
+        """Return the sealed leaves of one stream, by version; only `first`..`last` if given."""
+        condition, params = "aggregate_id = %s", [self._stream(aggregate_id)]
+        if first is not None and last is not None:
+            condition += " AND version BETWEEN %s AND %s"
+            params += [first, last]
+        rows = self._fetch(f"SELECT {LEAF_COLUMNS} FROM {LEAVES} WHERE {condition}", params)
         return {leaf.version: leaf for leaf in map(_leaf, rows)}
+
+    def sealed_head(self, aggregate_id: uuid.UUID) -> int | None:
+        """Return the highest version sealed for one stream, or None when none is."""
+        rows = self._fetch(
+            f"SELECT max(version) FROM {LEAVES} WHERE aggregate_id = %s",
+            [self._stream(aggregate_id)],
+        )
+        return rows[0][0]
+
+    def _stream(self, aggregate_id: uuid.UUID):
+        return aggregate_id if self.connection.features.has_native_uuid_field else aggregate_id.hex
 
     def leaves(self, after: int, limit: int) -> list[Leaf]:
         """Return up to `limit` leaves with an index above `after`, in order."""
