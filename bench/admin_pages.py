@@ -83,16 +83,16 @@ def logged_in_client():
     return client
 
 
-def latencies(client, path: str) -> list[float]:
-    """Request `path` WARMUP times, then REQUESTS times; return the timed ones in ms."""
+def latencies(client, path: str, warmup: int = WARMUP, requests: int = REQUESTS) -> list[float]:
+    """Request `path` `warmup` times, then `requests` times; return the timed ones in ms."""
     samples = []
-    for number in range(WARMUP + REQUESTS):
+    for number in range(warmup + requests):
         began = time.perf_counter()
         response = client.get(path, secure=True)  # production settings redirect plain HTTP
         elapsed = time.perf_counter() - began
         if response.status_code != 200:
             raise RuntimeError(f"GET {path} answered {response.status_code}")
-        if number >= WARMUP:
+        if number >= warmup:
             samples.append(elapsed * 1000)
     return samples
 

@@ -24,6 +24,7 @@ class Config:
     big_load_events: int  # the snapshotted counter whose load is compared with 100 events'
     log_sizes: tuple[int, ...]  # rebuild and admin pages at these log sizes
     ledger_events: int  # the ledger's sealing and proofs at this log size (and a tenth of it)
+    timeline_events: int  # the admin timeline's pages over one stream this long
 
 
 QUICK = Config(
@@ -36,6 +37,7 @@ QUICK = Config(
     big_load_events=0,
     log_sizes=(10_000, 100_000),
     ledger_events=20_000,
+    timeline_events=10_000,
 )
 DEFAULT = Config(
     name="default",
@@ -47,6 +49,7 @@ DEFAULT = Config(
     big_load_events=100_000,
     log_sizes=(10_000, 100_000),
     ledger_events=200_000,
+    timeline_events=100_000,
 )
 FULL = Config(
     name="full",
@@ -58,6 +61,7 @@ FULL = Config(
     big_load_events=100_000,
     log_sizes=(10_000, 100_000, 1_000_000),
     ledger_events=1_000_000,
+    timeline_events=100_000,
 )
 CONFIGS = {config.name: config for config in (QUICK, DEFAULT, FULL)}
 

@@ -24,6 +24,7 @@ from bench import (
     report,
     scratch,
     tailing,
+    timeline_pages,
 )
 from bench.rounds import BATCH, Config, Variant, measure, progress, summarise_variant, writers
 from bench.writers import PlainWriter, StoreWriter
@@ -155,6 +156,7 @@ def log_rows(info: str, config: Config) -> list[dict]:
             for row in admin_pages.rows(info, [big]):
                 row["baseline"] = row["variant"].replace(f"{big:,}", f"{small:,}")
                 rows.append(row)
+        rows += timeline_pages.rows(info, config.timeline_events)
     finally:
         admin_pages.tidy_up()
     return rows
