@@ -43,7 +43,7 @@ FIELDS = ("id", "transaction_id", "aggregate_id", "aggregate_type", "event_type"
           "previous_hash")  # fmt: skip
 # The changelist's own parameters that do not select rows: every page is exported, in log order.
 RAW = ("data", "metadata")
-NOT_FILTERS = ("p", "o", "e", "_changelist_filters")
+NOT_FILTERS = ("p", "o", "e", "_changelist_filters", "_facets")
 CONTENT_TYPES = {EvidenceExport.CSV: "text/csv; charset=utf-8",
                  EvidenceExport.JSONL: "application/x-ndjson; charset=utf-8"}  # fmt: skip
 

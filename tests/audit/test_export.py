@@ -113,6 +113,13 @@ def test_the_search_selects_the_rows_as_on_the_list(auditor, history):
     assert rows == expected_rows(aggregate_id=account)
 
 
+def test_the_list_s_show_counts_switch_is_not_a_filter(auditor, history):
+    _, export_id = download(auditor, "csv", f"{DEPOSITS}&_facets=True")
+    assert EvidenceExport.objects.get(export_id=export_id).filters == {
+        "event_type": ["bank.MoneyDeposited"]
+    }
+
+
 def test_the_download_is_recorded_and_its_manifest_names_its_hash(auditor, history):
     body, export_id = download(auditor, "csv", DEPOSITS)
     record = EvidenceExport.objects.get(export_id=export_id)
