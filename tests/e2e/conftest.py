@@ -44,13 +44,22 @@ CHROMIUM_ARGS = [
 ASYNC_UNSAFE = "DJANGO_ALLOW_ASYNC_UNSAFE"
 TRIGGERS = importlib.import_module("eventsourcing_app.migrations.0002_append_only_triggers")
 LEDGER = importlib.import_module("eventsourcing_app.migrations.0005_ledger")
-# The SQLite triggers that refuse DELETE, by name: the events table's and the ledger's.
+CHANGES = importlib.import_module("eventsourcing_app.migrations.0004_checkpoint_changes")
+EXPORTS = importlib.import_module("eventsourcing_app.migrations.0006_evidence_exports")
+# The SQLite triggers that refuse DELETE, by name: the events table's, the ledger's and the
+# records of checkpoint changes and evidence exports.
 NO_DELETE = {
     "events_no_delete": next(sql for sql in TRIGGERS.SQLITE_INSTALL if "events_no_delete" in sql),
     **{
         f"{table}_no_delete": LEDGER.SQLITE_TRIGGERS[1].format(table=table)
         for table in LEDGER.TABLES
     },
+    "checkpoint_changes_no_delete": next(
+        sql for sql in CHANGES.SQLITE_INSTALL if "checkpoint_changes_no_delete" in sql
+    ),
+    f"{EXPORTS.TABLE}_no_delete": next(
+        sql for sql in EXPORTS.SQLITE_TRIGGERS if f"{EXPORTS.TABLE}_no_delete" in sql
+    ),
 }
 FAILED_KEY = pytest.StashKey[bool]()
 
@@ -133,7 +142,7 @@ def screenshot(page: Page, shots: Path):
 
 
 def _sqlite_refuses_delete(refuse: bool) -> None:
-    """Drop or restore the SQLite triggers that refuse DELETE on the events and ledger tables."""
+    """Drop or restore the SQLite triggers that refuse DELETE (`NO_DELETE`)."""
     if connection.vendor != "sqlite":
         return
     with connection.cursor() as cursor:
