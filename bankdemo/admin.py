@@ -2,7 +2,8 @@
 
 A read model's History button leads to the event timeline of the aggregate behind the row (an
 account's, a transfer's): the events are its history, not the admin's change log (there is
-none: nobody changes these rows in the admin). Its page links to the events behind it.
+none: nobody changes these rows in the admin). Its page links to the events behind it and
+reads like the lists: amounts in their currency's minor units, dates in UTC (`utc`).
 """
 
 import uuid
@@ -40,7 +41,7 @@ register_series("bank.Account", "balance", lambda state: state["balance"],
 
 AUDIT_CSS = {"all": ["eventsourcing_app/audit.css"]}  # amounts right-aligned
 
-CHANGE_FORM = "admin/bankdemo/read_model_change_form.html"
+CHANGE_FORM = "admin/bankdemo/read_model_page.html"
 
 
 def timeline_url(aggregate_id, version=None) -> str:
@@ -59,10 +60,18 @@ def correlation_url(correlation_id) -> str | None:
 
 
 class TimelineHistory:
-    """The History button of a read model: the timeline of the aggregate behind the row."""
+    """The History button of a read model: the timeline of the aggregate behind the row.
+
+    Its page shows `fields`, all of them `readonly_fields`; an amount or a date among them is a
+    method that formats it, never the model's field (Django would show `1200.000`, its own dates).
+    """
 
     change_form_template = CHANGE_FORM
-    readonly_fields = ("audit",)
+    fields = readonly_fields = ("audit",)
+
+    def heading(self, obj) -> str:
+        """The row's name in the page's title and breadcrumbs."""
+        return str(obj)
 
     def history_url(self, obj) -> str | None:
         raise NotImplementedError
@@ -79,7 +88,8 @@ class TimelineHistory:
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None:
-            context.update(history_url=self.history_url(obj), trail_url=self.trail_url(obj))
+            context.update(history_url=self.history_url(obj), trail_url=self.trail_url(obj),
+                           subtitle=self.heading(obj))  # fmt: skip
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     @admin.display(description="audit trails")
@@ -93,6 +103,9 @@ class AccountBalanceAdmin(TimelineHistory, ReadOnlyAdmin):
     list_display = ("owner", "currency", "balance_text", "status", "version", "timeline")
     list_filter = ("status", "currency")
     search_fields = ("owner",)
+    fields = ("account_id", "owner", "currency", "balance_text", "overdraft_limit_text", "status",
+              "version", "opened", "updated", "audit")  # fmt: skip
+    readonly_fields = fields
     show_full_result_count = False
     paginator = CappedCountPaginator
 
@@ -103,12 +116,27 @@ class AccountBalanceAdmin(TimelineHistory, ReadOnlyAdmin):
     def balance_text(self, row):
         return money(row.balance, row.currency)
 
+    @admin.display(description="overdraft limit")
+    def overdraft_limit_text(self, row):
+        return money(row.overdraft_limit, row.currency)
+
+    @admin.display(description="opened at (UTC)")
+    def opened(self, row):
+        return utc(row.opened_at)
+
+    @admin.display(description="updated at (UTC)")
+    def updated(self, row):
+        return utc(row.updated_at)
+
     @admin.display(description="history")
     def timeline(self, row):
         return timeline_link(row.account_id, "timeline")
 
     def history_url(self, row) -> str:
         return timeline_url(row.account_id)
+
+    def heading(self, row) -> str:
+        return f"{row.owner} {amount_text(row.balance, places(row.currency))} {row.currency}"
 
 
 @admin.register(LedgerEntry)
@@ -119,6 +147,9 @@ class LedgerEntryAdmin(TimelineHistory, ReadOnlyAdmin):
     show_full_result_count = False
     paginator = CappedCountPaginator
     ordering = ("-id",)
+    fields = ("account_id", "version", "event_id", "kind", "amount_text", "balance_after_text",
+              "currency", "transfer_id", "created", "audit")  # fmt: skip
+    readonly_fields = fields
 
     class Media:
         css = AUDIT_CSS
@@ -145,6 +176,10 @@ class LedgerEntryAdmin(TimelineHistory, ReadOnlyAdmin):
 
     def history_url(self, row) -> str:
         return timeline_url(row.account_id, row.version)
+
+    def heading(self, row) -> str:
+        amount = amount_text(row.amount, places(row.currency))
+        return f"{row.kind} {amount} {row.currency} on {row.account_id} v{row.version}"
 
     def trail_url(self, row) -> str | None:
         event = Event.objects.filter(pk=row.event_id).first()
@@ -174,6 +209,9 @@ class DailyTotalAdmin(ReadOnlyAdmin):
                     "withdrawal_count")  # fmt: skip
     list_filter = ("currency",)
     ordering = ("-day",)
+    fields = ("key", "day_text", "currency", "deposits_text", "deposit_count", "withdrawals_text",
+              "withdrawal_count")  # fmt: skip
+    readonly_fields = fields
 
     class Media:
         css = AUDIT_CSS
@@ -205,6 +243,10 @@ class TransferStatusAdmin(TimelineHistory, ReadOnlyAdmin):
     list_display = ("requested", "transfer", "amount_text", "currency", "status", "failure_code")
     list_filter = ("status",)
     ordering = ("-requested_at",)
+    fields = ("transfer_id", "source_id", "destination_id", "amount_text", "currency", "status",
+              "failure_code", "failure_reason", "refunded", "version", "requested", "updated",
+              "audit")  # fmt: skip
+    readonly_fields = fields
 
     class Media:
         css = AUDIT_CSS
@@ -212,6 +254,10 @@ class TransferStatusAdmin(TimelineHistory, ReadOnlyAdmin):
     @admin.display(description="requested at (UTC)", ordering="requested_at")
     def requested(self, row):
         return utc(row.requested_at)
+
+    @admin.display(description="updated at (UTC)")
+    def updated(self, row):
+        return utc(row.updated_at)
 
     @admin.display(description="amount", ordering="amount")
     def amount_text(self, row):

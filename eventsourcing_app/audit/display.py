@@ -1,6 +1,6 @@
-"""How the audit pages show values: one date form (UTC, ISO 8601), JSON pretty and sorted, and
-amounts in their currency's decimal places. Used by the admins and, as template filters
-(`{% load audit_format %}`), by the audit templates."""
+"""How the audit pages show values: one date form (UTC, ISO 8601), JSON pretty and sorted,
+amounts in their currency's decimal places and an empty value as "(empty)". Used by the admins
+and, as template filters (`{% load audit_format %}`), by the audit templates."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from typing import Any
 from django.utils.html import format_html
 
 DATE_FORMAT = "%Y-%m-%d %H:%M:%SZ"  # 2026-12-01 13:45:07Z
+EMPTY = "(empty)"  # a state's field that holds nothing: never Python's `None`
 
 
 def utc(value: Any) -> str:
@@ -50,6 +51,16 @@ def pretty_json(value: Any) -> str:
 def json_block(value: Any):
     """`pretty_json` in a monospaced block (the audit CSS's `es-json`)."""
     return format_html('<pre class="es-json">{}</pre>', pretty_json(value))
+
+
+def value_text(value: Any) -> str:
+    """A field of an aggregate's state as a person reads it: nothing (None or a blank string)
+    as "(empty)", a list or a mapping as `pretty_json`, anything else as its text."""
+    if value is None or value == "":
+        return EMPTY
+    if isinstance(value, dict | list | tuple):
+        return pretty_json(value)
+    return str(value)
 
 
 def amount_text(amount: Any, places: int | None) -> str:

@@ -14,7 +14,7 @@ from django.contrib.auth.models import Group, User
 from bankdemo import seeding, services
 from bankdemo.models import LedgerEntry
 from eventsourcing_app.audit import charts
-from eventsourcing_app.audit.display import amount_text, pretty_json, utc
+from eventsourcing_app.audit.display import amount_text, pretty_json, utc, value_text
 from eventsourcing_app.models import Event, Snapshot
 
 pytestmark = pytest.mark.usefixtures("log_db")
@@ -63,6 +63,15 @@ def test_the_helpers_give_one_date_form_json_and_minor_units():
     assert amount_text(Decimal("25145.230"), 2) == "25,145.23"
     assert amount_text(Decimal("1200.000"), 0) == "1,200"
     assert amount_text(Decimal("0.5"), 3) == "0.500"
+
+
+def test_an_empty_value_reads_empty_and_a_collection_as_json():
+    assert value_text(None) == "(empty)"
+    assert value_text("") == "(empty)"
+    assert value_text(0) == "0"
+    assert value_text("Ada") == "Ada"
+    assert value_text([None, "5.00"]) == '[\n  null,\n  "5.00"\n]'
+    assert value_text({"closed_at": None}) == pretty_json({"closed_at": None})
 
 
 def test_the_timeline_and_the_event_page_show_json_not_python(auditor, accounts):
