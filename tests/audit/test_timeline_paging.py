@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from bankdemo.domain import BankAccount
-from eventsourcing_app.audit import paging
+from eventsourcing_app.audit import paging, views
 from eventsourcing_app.core.context import metadata_context
 from eventsourcing_app.ledger.sealer import seal_now
 from eventsourcing_app.models import Event
@@ -196,3 +196,16 @@ def test_a_long_correlation_trail_is_paged(auditor):
     dated = auditor.get(url, {"date": later.created_at.isoformat()}).content.decode()
     assert f"on page {earlier.count() // 200 + 1} of 3" in dated
     assert f"<td>{later.transaction_id}-{later.id}</td>" in dated
+
+
+def test_state_and_compare_count_every_later_event_and_list_the_first(auditor, long_stream,
+                                                                       monkeypatch):  # fmt: skip
+    monkeypatch.setattr(views, "LISTED", 5)
+    state = auditor.get(f"{EVENTS}timeline/{long_stream}/state/", {"at": "10"}).content.decode()
+    assert f"{LENGTH - 10} events since then: the first 5, the timeline has them all" in state
+    assert '?version=11">v11</a>' in state
+    assert "?version=16" not in state
+    compare = auditor.get(f"{EVENTS}timeline/{long_stream}/compare/", {"a": "3", "b": "200"})
+    assert (
+        "The 197 events between them, and who caused them (the first 5;" in compare.content.decode()
+    )
