@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.db import models
 from django.utils import timezone
 
@@ -384,12 +386,33 @@ class EvidenceExport(models.Model):
         return Position(self.last_transaction, self.last_id)
 
 
+# A running rebuild beats when it starts and after every batch; a run silent for longer than
+# this has lost its process (a restart, a crash) and no longer holds its projection.
+REBUILD_STALE_AFTER = dt.timedelta(seconds=120)
+ABANDONED = "abandoned"  # how the error of a run closed for its silence begins
+
+
+class RebuildRunQuerySet(models.QuerySet):
+    """Querysets over the rebuild runs."""
+
+    def abandoned(self, now: dt.datetime | None = None) -> RebuildRunQuerySet:
+        """Return the unfinished runs silent past `REBUILD_STALE_AFTER`, as
+        `RebuildRun.abandoned` tells them."""
+        cutoff = (now or timezone.now()) - REBUILD_STALE_AFTER
+        silent = models.Q(heartbeat_at__lt=cutoff) | models.Q(
+            heartbeat_at__isnull=True, started_at__lt=cutoff
+        )
+        return self.filter(silent, finished_at__isnull=True)
+
+
 class RebuildRun(models.Model):
     """One rebuild started from the admin, run in the background: who started it, why, and how
     far it has got. Updated as it runs (unlike the append-only records); at most one unfinished
     run per projection, which the database itself enforces.
 
-    A run whose web process died mid-way stays unfinished: see `finished_at`.
+    The thread running it beats (`heartbeat_at`) as it goes. A run whose process died mid-way
+    stops beating and, once silent past `REBUILD_STALE_AFTER`, is abandoned: it no longer holds
+    its projection, and the next rebuild started for it closes it first.
     """
 
     id = models.BigAutoField(primary_key=True)
@@ -400,8 +423,11 @@ class RebuildRun(models.Model):
     # The log's length when the replay began (None: not begun yet), and the events read so far.
     events_total = models.BigIntegerField(null=True, blank=True)
     events_read = models.BigIntegerField(default=0)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)  # None: no beat yet
     finished_at = models.DateTimeField(null=True, blank=True)  # None: still running
     error = models.TextField(blank=True, default="")  # set when the rebuild failed
+
+    objects = RebuildRunQuerySet.as_manager()
 
     class Meta:
         db_table = "rebuild_runs"
@@ -418,7 +444,26 @@ class RebuildRun(models.Model):
         return f"rebuild {self.pk} of {self.projection} ({self.state})"
 
     @property
+    def last_beat(self) -> dt.datetime:
+        """The last sign of life of the thread running it: its heartbeat, else its start."""
+        return self.heartbeat_at or self.started_at
+
+    @property
+    def abandoned(self) -> bool:
+        """Unfinished and silent past `REBUILD_STALE_AFTER`, or closed for being so."""
+        if self.finished_at is not None:
+            return self.error.startswith(f"{ABANDONED}:")
+        return self.last_beat < timezone.now() - REBUILD_STALE_AFTER
+
+    def abandonment(self) -> str:
+        """Return the error an abandoned run is closed with."""
+        since = self.last_beat.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return f"{ABANDONED}: no heartbeat since {since}; the process running it stopped"
+
+    @property
     def state(self) -> str:
+        if self.abandoned:
+            return "abandoned"
         if self.finished_at is None:
             return "running" if self.events_total is not None else "waiting"
         return "failed" if self.error else "finished"

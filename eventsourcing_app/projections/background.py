@@ -3,33 +3,38 @@
 A replay of a million events takes minutes, past any server's worker timeout, so the request
 only records a `RebuildRun` and starts a daemon thread; the thread runs the same `rebuild(...)`
 as the `rebuild_projections` command (which records the checkpoint change, `by` the admin user)
-and keeps the run's progress up to date, so that the projections page of any web process can
-show it.
+and keeps the run's progress and heartbeat up to date, so that the projections page of any web
+process can show it.
 
-Progress, while the rebuild's one long transaction is open:
+Progress and heartbeat, while the rebuild's one long transaction is open:
 
-* PostgreSQL: each batch's count is written through a second connection of the thread's own
-  (`connections.create_connection`), in autocommit, so other sessions see it at once; the
-  rebuild's transaction never touches `rebuild_runs`, so the two never wait on each other.
+* PostgreSQL: after each batch, the count and the heartbeat are written in one UPDATE through a
+  second connection of the thread's own (`connections.create_connection`), in autocommit, so
+  other sessions see them at once; the rebuild's transaction never touches `rebuild_runs`, so
+  the two never wait on each other. The runs waiting behind it in the thread beat with it.
 * SQLite: the database has one writer at a time, and the rebuild holds that lock until it
-  commits, so a second connection could not write; the count is kept in this process's memory
-  instead (shown by this process's pages; other processes show the run as running, 0 read, until
-  it ends). While the rebuild runs, every other writer (appends, logins) waits for it, for up to
-  the connection's timeout: acceptable for the demo, not for production.
+  commits, so a second connection could not write; the count and the heartbeat are kept in
+  this process's memory instead (shown by this process's pages). Other processes see the run's
+  heartbeat of its start only, so past `REBUILD_STALE_AFTER` they show it abandoned, and a
+  rebuild started there waits for the write lock and is refused. While the rebuild runs, every
+  other writer (appends, logins) waits for it, for up to the connection's timeout: acceptable
+  for the demo, not for production.
 
 Each run ends with its count and `finished_at`, or with the error. A run whose process died
-(a server restart) stays unfinished and blocks further admin rebuilds of that projection until
-its row is finished by hand; the `rebuild_projections` command is not affected.
+(a server restart) stops beating; once silent past `REBUILD_STALE_AFTER` it is abandoned, and
+the next rebuild started for its projection closes it (with an error saying so) in the
+transaction that records the new run.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 import traceback
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
-from django.db import IntegrityError, connections, transaction
+from django.db import IntegrityError, OperationalError, connections, transaction
 from django.utils import timezone
 
 from eventsourcing_app.core.records import START
@@ -40,9 +45,18 @@ from eventsourcing_app.wiring import get_event_store
 
 logger = logging.getLogger(__name__)
 
-_progress: dict[int, int] = {}  # run id -> events read, for the runs of this process
+# The runs of this process: run id -> events read, and run id -> last heartbeat.
+_progress: dict[int, int] = {}
+_beats: dict[int, dt.datetime] = {}
 _progress_lock = threading.Lock()
 threads: list[threading.Thread] = []  # started here (tests join them)
+
+# One statement for the count of the run and the heartbeat of it and of the runs behind it.
+BEAT_SQL = (
+    "UPDATE rebuild_runs SET heartbeat_at = %s, "
+    "events_read = CASE WHEN id = %s THEN %s ELSE events_read END "
+    "WHERE id = ANY(%s) AND finished_at IS NULL"
+)
 
 
 class AlreadyRunning(Exception):
@@ -52,24 +66,36 @@ class AlreadyRunning(Exception):
 def start(names: Iterable[str], *, by: str, reason: str = "", using: str = "default"):
     """Record a run for each projection and start one thread that rebuilds them in turn (one
     after the other: on SQLite two rebuilds at once would wait on each other's write lock).
+    An abandoned run of a projection is closed first, in the transaction that records the new.
 
     Return (runs started, names refused because a rebuild of them is running).
     """
     runs, refused = [], []
-    running = RebuildRun.objects.using(using).filter(finished_at__isnull=True)
+    unfinished = RebuildRun.objects.using(using).filter(finished_at__isnull=True)
     for name in names:
         # Read first: on SQLite an insert would wait for the running rebuild's write lock.
-        if running.filter(projection=name).exists():
+        current = unfinished.filter(projection=name).first()
+        if current is not None and not brought_up_to_date(current).abandoned:
             refused.append(name)
             continue
         try:
             with transaction.atomic(using=using):
+                if current is not None:
+                    _close_abandoned(current, using)
                 runs.append(
                     RebuildRun.objects.using(using).create(
                         projection=name, started_by=by, reason=reason
                     )
                 )
         except IntegrityError:  # the one-unfinished-run-per-projection constraint
+            refused.append(name)
+        except OperationalError:
+            if current is None:
+                raise
+            # SQLite, the database locked: most likely by that very run, replaying in another
+            # process, whose heartbeats cannot reach the database while it holds the lock.
+            logger.warning("rebuild %s of %s looks abandoned, but the database is locked",
+                           current.pk, name, exc_info=True)  # fmt: skip
             refused.append(name)
     if runs:
         thread = threading.Thread(
@@ -87,31 +113,56 @@ def progress_of(run: RebuildRun) -> int:
         return max(run.events_read, _progress.get(run.pk, 0))
 
 
+def brought_up_to_date(run: RebuildRun) -> RebuildRun:
+    """Return `run` with its count and heartbeat brought up to date from this process's memory
+    (where SQLite keeps them while the rebuild runs)."""
+    run.events_read = progress_of(run)
+    with _progress_lock:
+        beat = _beats.get(run.pk)
+    if beat is not None and (run.heartbeat_at is None or beat > run.heartbeat_at):
+        run.heartbeat_at = beat
+    return run
+
+
 def latest_runs(limit: int = 20, using: str = "default") -> list[RebuildRun]:
-    """The latest runs, newest first, with `events_read` brought up to date from memory."""
+    """The latest runs, newest first, the unfinished ones brought up to date from memory."""
     runs = list(RebuildRun.objects.using(using).order_by("-started_at", "-id")[:limit])
-    for run in runs:
-        if run.finished_at is None:
-            run.events_read = progress_of(run)
-    return runs
+    return [brought_up_to_date(run) if run.finished_at is None else run for run in runs]
+
+
+def _close_abandoned(run: RebuildRun, using: str) -> None:
+    # The condition again in the UPDATE: a beat or a close since the read leaves the row be,
+    # and the new run's insert then meets the constraint.
+    closed = (
+        RebuildRun.objects.using(using)
+        .filter(pk=run.pk)
+        .abandoned()
+        .update(finished_at=timezone.now(), error=run.abandonment())
+    )
+    if closed:
+        logger.warning("closed the abandoned rebuild %s of %s: %s", run.pk, run.projection,
+                       run.abandonment())  # fmt: skip
 
 
 def _run_all(run_ids: list[int], using: str) -> None:
     try:
-        for run_id in run_ids:
-            _run(run_id, using)
+        for index, run_id in enumerate(run_ids):
+            _run(run_id, using, waiting=run_ids[index + 1 :])
     finally:
         connections[using].close()
+        with _progress_lock:
+            for run_id in run_ids:
+                _beats.pop(run_id, None)
 
 
-def _run(run_id: int, using: str) -> None:
+def _run(run_id: int, using: str, waiting: Sequence[int] = ()) -> None:
     run = RebuildRun.objects.using(using).get(pk=run_id)
     side = None
     try:
         store = get_event_store(using)
         head = store.head()
         total = store.count_between(START, head, 10**12) if head > START else 0
-        RebuildRun.objects.using(using).filter(pk=run_id).update(events_total=total)
+        _update_unfinished(run, using, events_total=total, heartbeat_at=_beat([run_id]))
         if connections[using].vendor == "postgresql":
             side = connections.create_connection(using)
         read = 0
@@ -121,24 +172,22 @@ def _run(run_id: int, using: str) -> None:
             read += events
             with _progress_lock:
                 _progress[run_id] = read
+            now = _beat([run_id, *waiting])
             if side is not None:
                 with side.cursor() as cursor:
-                    cursor.execute(
-                        "UPDATE rebuild_runs SET events_read = %s WHERE id = %s", [read, run_id]
-                    )
+                    cursor.execute(BEAT_SQL, [now, run_id, read, [run_id, *waiting]])
 
         report = rebuild(registry.get(run.projection), store, using=using, progress=progress,
                          by=run.started_by, reason=run.reason)  # fmt: skip
-        RebuildRun.objects.using(using).filter(pk=run_id).update(
-            events_read=report.events_read, finished_at=timezone.now()
-        )
+        now = timezone.now()
+        _update_unfinished(run, using, events_read=report.events_read, heartbeat_at=now,
+                           finished_at=now)  # fmt: skip
     except Exception as exc:
         logger.exception("the background rebuild %s of %s failed", run_id, run.projection)
         error = "".join(traceback.format_exception_only(exc)).strip() or type(exc).__name__
         try:
-            RebuildRun.objects.using(using).filter(pk=run_id).update(
-                events_read=progress_of(run), error=error, finished_at=timezone.now()
-            )
+            _update_unfinished(run, using, events_read=progress_of(run), error=error,
+                               finished_at=timezone.now())  # fmt: skip
         except Exception:
             logger.exception("could not record the failure of rebuild %s", run_id)
     finally:
@@ -146,3 +195,22 @@ def _run(run_id: int, using: str) -> None:
             side.close()
         with _progress_lock:
             _progress.pop(run_id, None)
+            _beats.pop(run_id, None)
+
+
+def _beat(run_ids: Sequence[int]) -> dt.datetime:
+    """Record a heartbeat of `run_ids` in this process's memory; return its time."""
+    now = timezone.now()
+    with _progress_lock:
+        for run_id in run_ids:
+            _beats[run_id] = now
+    return now
+
+
+def _update_unfinished(run: RebuildRun, using: str, **values) -> None:
+    """Update `run` unless it is finished: one closed as abandoned meanwhile (silent past the
+    limit, yet running on) keeps the record of its closing."""
+    unfinished = RebuildRun.objects.using(using).filter(pk=run.pk, finished_at__isnull=True)
+    if not unfinished.update(**values):
+        logger.warning("rebuild %s of %s was closed as abandoned while it ran", run.pk,
+                       run.projection)  # fmt: skip
