@@ -11,6 +11,7 @@ from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.core.paginator import Paginator
 from django.db.models import Q
+from django.db.models.lookups import Exact, IsNull
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -24,11 +25,13 @@ from eventsourcing_app.domain.aggregate import aggregate_types
 from eventsourcing_app.domain.codec import decode_tagged
 from eventsourcing_app.domain.events import registry as event_registry
 from eventsourcing_app.models import (
+    REBUILD_STALE_AFTER,
     CheckpointChange,
     CorrelationId,
     Event,
     ProjectionCheckpoint,
     Snapshot,
+    Username,
 )
 from eventsourcing_app.projections import background
 from eventsourcing_app.projections import registry as projection_registry
@@ -177,13 +180,13 @@ class UserFilter(admin.SimpleListFilter):
 
 def by_user(username: str) -> Q:
     """Events whose metadata names `username`, or whose metadata has no username but the id of
-    the user called so."""
-    condition = Q(metadata__username=username)
+    the user called so: both on the username index (`Username()`, as the index spells it)."""
+    condition = Q(Exact(Username(), username))
     user_id = (
         get_user_model().objects.filter(username=username).values_list("pk", flat=True).first()
     )
     if user_id is not None:
-        condition |= Q(metadata__username__isnull=True) & Q(metadata__user_id=str(user_id))
+        condition |= Q(IsNull(Username(), True), metadata__user_id=str(user_id))
     return condition
 
 
@@ -397,11 +400,11 @@ class ProjectionCheckpointAdmin(ReadOnlyAdmin):
     actions = ["rebuild_projection"]
     change_list_template = "admin/eventsourcing/projections.html"
 
-    @admin.display(description="position")
     @admin.display(description="heartbeat", ordering="heartbeat_at")
     def heartbeat(self, checkpoint) -> str:
         return utc(checkpoint.heartbeat_at)
 
+    @admin.display(description="position")
     def position_text(self, checkpoint):
         return str(checkpoint.position)
 
@@ -413,7 +416,8 @@ class ProjectionCheckpointAdmin(ReadOnlyAdmin):
         runs = background.latest_runs()
         extra = {"statuses": projection_statuses(get_event_store()),
                  "changes": checkpoint_changes(), "runs": runs,
-                 "rebuilding": {r.projection for r in runs if r.finished_at is None}}  # fmt: skip
+                 "rebuilding": {r.projection for r in runs if r.state in ("waiting", "running")},
+                 "stale_seconds": int(REBUILD_STALE_AFTER.total_seconds())}  # fmt: skip
         return super().changelist_view(request, {**(extra_context or {}), **extra})
 
     @admin.action(description="Rebuild the selected projections", permissions=["rebuild"])
