@@ -39,7 +39,7 @@ class Repository(Generic[A]):
         self.snapshots = snapshots
         self.snapshot_interval = snapshot_interval
         self.events = events
-        self.mapper = EventMapper(events, upcasters)
+        self.mapper = EventMapper(events, upcasters, getattr(store, "cipher", None))
         self.stale_snapshots = 0
         self.failed_snapshots = 0
 

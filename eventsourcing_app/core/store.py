@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 import uuid
@@ -23,6 +24,7 @@ from eventsourcing_app.core.hashchain import (
     timestamp_text,
 )
 from eventsourcing_app.core.heads import StreamHeads
+from eventsourcing_app.core.personal import Cipher
 from eventsourcing_app.core.protocols import Recorder
 from eventsourcing_app.core.records import (
     ANY,
@@ -60,6 +62,7 @@ class EventStore:
         any_version_retries: int = DEFAULTS["ANY_VERSION_RETRIES"],
         heads: StreamHeads | None = None,
         after_append: Callable[[list[StoredEvent]], None] | None = None,
+        cipher: Cipher | None = None,
     ) -> None:
         self.recorder = recorder
         self.event_types = event_types
@@ -72,6 +75,9 @@ class EventStore:
         # the app's wiring sends `events_appended` from here, so that inline projections run
         # the same way on every backend. An exception rolls the append back.
         self.after_append = after_append
+        # Seals the declared personal fields of each event inside the append's transaction
+        # (where a new subject's key is made); None: personal fields are stored as given.
+        self.cipher = cipher
 
     def append(
         self,
@@ -151,9 +157,12 @@ class EventStore:
         if type(event.metadata) is not dict and not isinstance(event.metadata, Mapping):
             raise InvalidAppend(f"events[{index}].metadata must be a dict")
         data = dict(event.data)
-        canonical_data = fast_canonical_json(data)
-        if canonical_data is None:  # something unusual: the careful encoder names the culprit
-            canonical_data = canonical_json(data, f"events[{index}].data")
+        if self.cipher is not None and event.event_type in self.cipher.declared:
+            canonical_data = None  # sealed, then encoded, inside the append's transaction
+        else:
+            canonical_data = fast_canonical_json(data)
+            if canonical_data is None:  # something unusual: the careful encoder names it
+                canonical_data = canonical_json(data, f"events[{index}].data")
         if event.metadata:
             metadata = {**shared[0], **event.metadata}
             canonical_metadata = canonical_json(metadata, f"events[{index}].metadata")
@@ -185,7 +194,7 @@ class EventStore:
             created_text = timestamp_text(created_at)
             previous_hash = head.hash if head else GENESIS_HASH
             aggregate_text = str(aggregate_id)
-            records = []
+            records, plain = [], {}
             for offset, (
                 event,
                 data,
@@ -194,6 +203,10 @@ class EventStore:
                 canonical_metadata,
             ) in enumerate(prepared, start=1):
                 version = current + offset
+                if canonical_data is None:
+                    plain[offset - 1] = data
+                    data, canonical_data = self._seal(event.event_type, aggregate_id, data,
+                                                      offset - 1)  # fmt: skip
                 digest = event_hash(
                     aggregate_id=aggregate_text,
                     aggregate_type=aggregate_type,
@@ -222,9 +235,23 @@ class EventStore:
                 previous_hash = digest
             stored = self.recorder.insert(records)
             if self.after_append is not None:
-                self.after_append(stored)
+                # Inline projections get the personal fields as given, not their envelopes.
+                self.after_append(_with_plain_data(stored, plain) if plain else stored)
             self.heads.remember(aggregate_id, StreamHead(aggregate_type, version, digest))
             return stored
+
+    def _seal(self, event_type: str, aggregate_id: uuid.UUID, data: dict, index: int):
+        """Return the event's data with its personal fields sealed, and its canonical form."""
+        try:
+            sealed = self.cipher.seal(event_type, aggregate_id, data)
+        except (TypeError, ValueError) as exc:
+            if isinstance(exc, InvalidAppend):
+                raise
+            raise InvalidAppend(f"events[{index}].data cannot be sealed: {exc}") from None
+        canonical = fast_canonical_json(sealed)
+        if canonical is None:
+            canonical = canonical_json(sealed, f"events[{index}].data")
+        return sealed, canonical
 
     def _head(
         self,
@@ -313,6 +340,13 @@ class EventStore:
         """Return the stream's current version, or None when it does not exist."""
         head = self.recorder.stream_head(_aggregate_id(stream))
         return head.version if head else None
+
+
+def _with_plain_data(stored: list[StoredEvent], plain: dict[int, dict]) -> list[StoredEvent]:
+    return [
+        dataclasses.replace(event, data=plain[index]) if index in plain else event
+        for index, event in enumerate(stored)
+    ]
 
 
 def _aggregate_id(stream: Any) -> uuid.UUID:

@@ -6,11 +6,13 @@ from eventsourcing_app.core.errors import (
     EventDecodingError,
     UnknownEventType,
 )
+from eventsourcing_app.core.personal import ERASED, personal_data
 from eventsourcing_app.domain.aggregate import Aggregate, applies
 from eventsourcing_app.domain.events import DomainEvent, event_type, registry
 from eventsourcing_app.domain.upcasting import upcaster, upcasters
 
 __all__ = [
+    "ERASED",
     "Aggregate",
     "AggregateNotFound",
     "DomainError",
@@ -19,6 +21,7 @@ __all__ = [
     "UnknownEventType",
     "applies",
     "event_type",
+    "personal_data",
     "registry",
     "upcaster",
     "upcasters",

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, ClassVar, TypeVar
 
 from eventsourcing_app.core.errors import RegistrationError, UnknownEventType
+from eventsourcing_app.core.personal import PersonalFields, declarations
 from eventsourcing_app.domain.codec import Codec
 
 E = TypeVar("E", bound="DomainEvent")
@@ -75,10 +76,21 @@ class EventRegistry:
 registry = EventRegistry()
 
 
-def event_type(name: str, *, version: int = 1) -> Callable[[type[E]], type[E]]:
-    """Register a frozen dataclass as the event type `name` at schema `version`."""
+def event_type(
+    name: str, *, version: int = 1, personal: PersonalFields | None = None
+) -> Callable[[type[E]], type[E]]:
+    """Register a frozen dataclass as the event type `name` at schema `version`.
+
+    `personal` (`personal_data("owner")`) names the fields that are personal data and whose:
+    the store seals them under the data subject's key, and erasure makes them unreadable.
+    """
 
     def register(cls: type[E]) -> type[E]:
+        if personal is not None:
+            unknown = set(personal.fields) - {f.name for f in dataclasses.fields(cls)}
+            if unknown:
+                raise RegistrationError(f"event {name!r} has no field {sorted(unknown)[0]!r}")
+            declarations.declare(name, personal)
         return registry.register(cls, name, version)
 
     return register

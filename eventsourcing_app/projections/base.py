@@ -171,11 +171,9 @@ class Projection:
 
     def apply(self, stored_events: Sequence[StoredEvent], batch: Batch) -> None:
         """Apply the events this projection handles, in order; flush is the caller's."""
-        handled = [
-            Projected(stored, self.mapper.payload(stored))
-            for stored in stored_events
-            if stored.event_type in self.handlers
-        ]
+        mine = [stored for stored in stored_events if stored.event_type in self.handlers]
+        keys = self.mapper.keys_for(mine) if mine else None  # one look-up for the batch
+        handled = [Projected(stored, self.mapper.payload(stored, keys)) for stored in mine]
         if not handled:
             return
         self.prefetch(handled, batch)
@@ -184,6 +182,14 @@ class Projection:
                 self.handlers[event.event_type](self, event, batch)
             except Exception as exc:
                 raise HandlerFailed(self.name, event.stored, exc) from exc
+
+    def forget(self, aggregate_ids: Sequence[uuid.UUID], subject: str, using: str) -> None:
+        """Re-project this read model's rows of `aggregate_ids`, whose data subject `subject`
+        was just forgotten, so that none keeps their personal data (default: it keeps none).
+
+        Runs inside the erasure's transaction; the events now read with the subject's
+        personal fields erased, so a rebuild would give the same rows.
+        """
 
     def reset(self, using: str) -> None:
         """Empty the read model (one DELETE per table; readers keep the old rows until commit)."""

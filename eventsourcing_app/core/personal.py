@@ -1,0 +1,263 @@
+"""Personal data in events: which fields are whose, sealed under a data key per data subject.
+
+An event type declares its personal fields and their data subject (`personal_data`). On append
+the store replaces each such field's value by an envelope,
+`{"$personal": 1, "kid": <data key id>, "ct": <base64 of nonce, ciphertext and tag>}`, sealed
+with AES-256-GCM under the subject's data key; hash chains and the ledger cover the envelope.
+Reading opens envelopes with keys that still exist. Erasure destroys a subject's keys: its
+fields then read as the declaration's `erased` value, for good, and every hash still verifies.
+
+Key storage is a `KeyRing` (the Django app keeps keys in a table, wrapped by a master key).
+Every use of a key asks the key ring, so no process opens an envelope after its key is gone.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import uuid
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from eventsourcing_app.core.errors import DomainError, InvalidAppend
+
+ENVELOPE = "$personal"
+ENVELOPE_VERSION = 1
+ERASED = "[erased]"
+NONCE_BYTES = 12
+KEY_BYTES = 32  # AES-256
+
+
+class PersonalDataError(DomainError):
+    """A personal field cannot be sealed or opened (no master key, a damaged envelope...)."""
+
+
+class SubjectForgotten(PersonalDataError):
+    """The data subject was forgotten: no new personal data of theirs is accepted."""
+
+    def __init__(self, subject: str) -> None:
+        super().__init__(
+            f"the data subject {subject} was forgotten: their personal data cannot be recorded "
+            "again under this subject"
+        )
+        self.subject = subject
+
+
+@dataclass(frozen=True)
+class PersonalFields:
+    """An event type's personal fields and whose they are.
+
+    `subject` names the data field that holds the subject's id; None means the stream itself
+    (the aggregate id). `erased` is what each field reads as once the subject is forgotten.
+    """
+
+    fields: tuple[str, ...]
+    subject: str | None = None
+    erased: Any = ERASED
+
+    def subject_of(self, aggregate_id: uuid.UUID | str, data: Mapping[str, Any]) -> str:
+        if self.subject is None:
+            return str(aggregate_id)
+        value = data.get(self.subject)
+        if value is None or value == "":
+            raise InvalidAppend(f"the data subject field {self.subject!r} is empty")
+        return str(value)
+
+
+def personal_data(*fields: str, subject: str | None = None, erased: Any = ERASED):
+    """Declare personal fields for `@event_type(..., personal=...)`."""
+    if not fields or not all(isinstance(name, str) and name for name in fields):
+        raise ValueError("personal_data() needs the names of one or more fields")
+    return PersonalFields(tuple(fields), subject, erased)
+
+
+class Declarations:
+    """The personal fields of each event type, by stored type name."""
+
+    def __init__(self) -> None:
+        self._by_type: dict[str, PersonalFields] = {}
+
+    def declare(self, event_type: str, fields: PersonalFields) -> None:
+        self._by_type[event_type] = fields
+
+    def get(self, event_type: str) -> PersonalFields | None:
+        return self._by_type.get(event_type)
+
+    def __contains__(self, event_type: object) -> bool:
+        return event_type in self._by_type
+
+    def types(self) -> list[str]:
+        return sorted(self._by_type)
+
+
+declarations = Declarations()
+
+
+def is_envelope(value: Any) -> bool:
+    return type(value) is dict and ENVELOPE in value
+
+
+class KeyRing(Protocol):
+    """Where data keys live. `active` gives a subject's key to seal with (made on first use);
+    `lookup` gives keys to open with, None for each destroyed one."""
+
+    def active(self, subject: str) -> tuple[str, AESGCM]: ...
+
+    def lookup(self, key_ids: Collection[str]) -> dict[str, AESGCM | None]: ...
+
+
+def new_data_key() -> bytes:
+    return AESGCM.generate_key(bit_length=KEY_BYTES * 8)
+
+
+def _aad(key_id: str, event_type: str, name: str) -> bytes:
+    # The envelope is bound to its key, event type and field: it cannot be moved elsewhere.
+    return f"{key_id}\x1f{event_type}\x1f{name}".encode()
+
+
+def seal_value(aead: AESGCM, key_id: str, event_type: str, name: str, value: Any) -> dict:
+    nonce = os.urandom(NONCE_BYTES)
+    plain = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+    sealed = nonce + aead.encrypt(nonce, plain, _aad(key_id, event_type, name))
+    return {ENVELOPE: ENVELOPE_VERSION, "kid": key_id, "ct": base64.b64encode(sealed).decode()}
+
+
+def open_value(aead: AESGCM, envelope: dict, event_type: str, name: str) -> Any:
+    try:
+        sealed = base64.b64decode(envelope["ct"], validate=True)
+        plain = aead.decrypt(
+            sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], _aad(envelope["kid"], event_type, name)
+        )
+        return json.loads(plain)
+    except (InvalidTag, KeyError, TypeError, ValueError) as exc:
+        raise PersonalDataError(
+            f"the personal field {name!r} of a {event_type} cannot be opened: the envelope was "
+            f"altered or belongs elsewhere ({type(exc).__name__})"
+        ) from None
+
+
+class Cipher:
+    """Seal and open the declared personal fields of events, with the keys of a key ring."""
+
+    def __init__(self, keyring: KeyRing, declared: Declarations = declarations) -> None:
+        self.keyring = keyring
+        self.declared = declared
+
+    def seal(self, event_type: str, aggregate_id: uuid.UUID | str, data: dict) -> dict:
+        """Return `data` with its personal fields sealed (unchanged for undeclared types)."""
+        fields = self.declared.get(event_type)
+        if fields is None:
+            return data
+        present = [name for name in fields.fields if name in data and not is_envelope(data[name])]
+        if not present:
+            return data
+        key_id, aead = self.keyring.active(fields.subject_of(aggregate_id, data))
+        sealed = dict(data)
+        for name in present:
+            sealed[name] = seal_value(aead, key_id, event_type, name, data[name])
+        return sealed
+
+    def key_ids(self, event_type: str, data: Mapping[str, Any]) -> set[str]:
+        """Return the data keys the event's envelopes name."""
+        fields = self.declared.get(event_type)
+        if fields is None:
+            return set()
+        return {
+            data[name]["kid"]
+            for name in fields.fields
+            if name in data and is_envelope(data[name]) and isinstance(data[name].get("kid"), str)
+        }
+
+    def keys_for(self, events: Iterable[Any]) -> dict[str, AESGCM | None]:
+        """Look up, in one call to the key ring, the keys of every envelope of `events` (stored
+        events or anything with `event_type` and `data`)."""
+        wanted: set[str] = set()
+        for event in events:
+            if event.event_type in self.declared:
+                wanted |= self.key_ids(event.event_type, event.data)
+        return self.keyring.lookup(wanted) if wanted else {}
+
+    def open(
+        self, event_type: str, data: dict, keys: Mapping[str, AESGCM | None] | None = None
+    ) -> dict:
+        """Return `data` with its envelopes opened, or read as erased where the key is gone.
+
+        `keys` comes from `keys_for` over a batch; without it the key ring is asked now.
+        """
+        fields = self.declared.get(event_type)
+        if fields is None:
+            return data
+        names = [name for name in fields.fields if name in data and is_envelope(data[name])]
+        if not names:
+            return data
+        if keys is None:
+            keys = self.keyring.lookup(self.key_ids(event_type, data))
+        opened = dict(data)
+        for name in names:
+            key_id = data[name].get("kid")
+            if key_id not in keys:
+                raise PersonalDataError(
+                    f"the personal field {name!r} of a {event_type} names the data key "
+                    f"{key_id!r}, which this store never had"
+                )
+            aead = keys[key_id]
+            if aead is None:
+                opened[name] = fields.erased
+            else:
+                opened[name] = open_value(aead, data[name], event_type, name)
+        return opened
+
+    def erased_keys(self, event_type: str, data: Mapping[str, Any],
+                    keys: Mapping[str, AESGCM | None]) -> set[str]:  # fmt: skip
+        """Return the keys of the event's envelopes that are destroyed."""
+        return {key_id for key_id in self.key_ids(event_type, data) if keys.get(key_id, 0) is None}
+
+
+class InMemoryKeyRing:
+    """Data keys in a dict: for tests and for stores kept in memory."""
+
+    def __init__(self) -> None:
+        self.subjects: dict[str, str] = {}
+        self.keys: dict[str, bytes | None] = {}
+
+    def active(self, subject: str) -> tuple[str, AESGCM]:
+        key_id = self.subjects.get(subject)
+        if key_id is None:
+            key_id = str(uuid.uuid4())
+            self.subjects[subject], self.keys[key_id] = key_id, new_data_key()
+        key = self.keys[key_id]
+        if key is None:
+            raise SubjectForgotten(subject)
+        return key_id, AESGCM(key)
+
+    def lookup(self, key_ids: Collection[str]) -> dict[str, AESGCM | None]:
+        found = {}
+        for key_id in key_ids:
+            if key_id in self.keys:
+                key = self.keys[key_id]
+                found[key_id] = None if key is None else AESGCM(key)
+        return found
+
+    def forget(self, subject: str) -> None:
+        key_id = self.subjects.get(subject)
+        if key_id is not None:
+            self.keys[key_id] = None
+
+
+_installed: Cipher | None = None
+
+
+def install(cipher: Cipher | None) -> None:
+    """Make `cipher` what mappers open personal fields with when given none (the app's
+    wiring installs one on its default database)."""
+    global _installed
+    _installed = cipher
+
+
+def installed() -> Cipher | None:
+    return _installed

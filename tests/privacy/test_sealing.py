@@ -1,0 +1,130 @@
+"""Personal fields are sealed on append and opened on read: the rows hold envelopes only, the
+chains cover them, and the domain, projections and pages get the values back."""
+
+import base64
+import json
+import uuid
+
+import pytest
+
+from bankdemo import services
+from bankdemo.domain import BankAccount
+from bankdemo.models import AccountBalance
+from eventsourcing_app.core.errors import InvalidAppend
+from eventsourcing_app.core.memory import InMemoryRecorder
+from eventsourcing_app.core.personal import (
+    ENVELOPE,
+    ERASED,
+    Cipher,
+    Declarations,
+    InMemoryKeyRing,
+    PersonalDataError,
+    SubjectForgotten,
+    personal_data,
+)
+from eventsourcing_app.core.records import NO_STREAM, NewEvent
+from eventsourcing_app.core.store import EventStore
+from eventsourcing_app.core.verification import verify_chains
+from eventsourcing_app.models import Event, PersonalDataKey
+from eventsourcing_app.privacy import masterkey
+from eventsourcing_app.wiring import get_recorder, get_repository
+
+OWNER = "Ada Quirinus Lovelace"
+
+
+@pytest.fixture
+def cipher():
+    declared = Declarations()
+    declared.declare("test.Signed", personal_data("name", "address"))
+    declared.declare("test.ByField", personal_data("name", subject="customer"))
+    return Cipher(InMemoryKeyRing(), declared)
+
+
+def test_a_sealed_field_is_an_envelope_and_opens_again(cipher):
+    stream = uuid.uuid4()
+    data = {"name": OWNER, "address": {"city": "London"}, "plan": "gold"}
+    sealed = cipher.seal("test.Signed", stream, data)
+    assert sealed["plan"] == "gold"
+    for name in ("name", "address"):
+        assert set(sealed[name]) == {ENVELOPE, "kid", "ct"}
+        assert OWNER not in json.dumps(sealed)
+    assert sealed["name"]["kid"] == sealed["address"]["kid"]
+    assert cipher.open("test.Signed", sealed) == data
+    assert cipher.seal("test.Other", stream, data) is data  # undeclared: untouched
+
+
+def test_an_envelope_moved_to_another_field_or_type_does_not_open(cipher):
+    sealed = cipher.seal("test.Signed", uuid.uuid4(), {"name": OWNER, "address": "x"})
+    swapped = {"name": sealed["address"], "address": sealed["name"]}
+    with pytest.raises(PersonalDataError, match="altered or belongs elsewhere"):
+        cipher.open("test.Signed", swapped)
+    flipped = dict(sealed["name"])
+    raw = bytearray(base64.b64decode(flipped["ct"]))
+    raw[-1] ^= 1
+    flipped["ct"] = base64.b64encode(bytes(raw)).decode()
+    with pytest.raises(PersonalDataError):
+        cipher.open("test.Signed", {"name": flipped})
+
+
+def test_a_forgotten_subject_reads_as_erased_and_takes_no_new_data(cipher):
+    stream = uuid.uuid4()
+    sealed = cipher.seal("test.Signed", stream, {"name": OWNER})
+    cipher.keyring.forget(str(stream))
+    assert cipher.open("test.Signed", sealed) == {"name": ERASED}
+    with pytest.raises(SubjectForgotten):
+        cipher.seal("test.Signed", stream, {"name": "again"})
+
+
+def test_the_subject_can_be_a_field_of_the_data(cipher):
+    one = cipher.seal("test.ByField", uuid.uuid4(), {"name": OWNER, "customer": "c-1"})
+    two = cipher.seal("test.ByField", uuid.uuid4(), {"name": "Other", "customer": "c-1"})
+    assert one["name"]["kid"] == two["name"]["kid"]
+    with pytest.raises(InvalidAppend, match="subject field 'customer' is empty"):
+        cipher.seal("test.ByField", uuid.uuid4(), {"name": OWNER})
+
+
+def test_the_store_hashes_the_envelope_and_gives_projections_the_value(cipher):
+    seen = []
+    store = EventStore(InMemoryRecorder(), cipher=cipher, after_append=seen.extend)
+    stream = uuid.uuid4()
+    stored = store.append(stream, [NewEvent("test.Signed", {"name": OWNER})],
+                          expected_version=NO_STREAM, aggregate_type="test.Thing")  # fmt: skip
+    assert stored[0].data["name"][ENVELOPE] == 1
+    assert seen[0].data == {"name": OWNER}  # inline projections: the value, as given
+    assert seen[0].hash == stored[0].hash
+    assert verify_chains(store.recorder).intact  # the hash covers what is stored
+    read = next(store.read_stream(stream))
+    assert read.data == stored[0].data
+
+
+@pytest.mark.django_db
+def test_an_account_s_owner_is_stored_sealed_and_read_back_everywhere():
+    account, _ = services.account_open(owner=OWNER, currency="EUR")
+    row = Event.objects.get(aggregate_id=account.id, version=1)
+    assert OWNER not in json.dumps(row.event_data) + json.dumps(row.metadata)
+    assert row.event_data["owner"][ENVELOPE] == 1
+    assert row.event_data["currency"] == "EUR"  # only the declared field is sealed
+    key = PersonalDataKey.objects.get(subject=str(account.id))
+    assert str(key.key_id) == row.event_data["owner"]["kid"]
+    assert key.master_key_id == masterkey.current()[0]
+    assert len(bytes(key.wrapped_key)) == 40  # a 32-byte key, wrapped (RFC 3394)
+    assert verify_chains(get_recorder()).intact
+    assert get_repository(BankAccount).load(account.id).owner == OWNER
+    assert AccountBalance.objects.get(account_id=account.id).owner == OWNER
+
+
+@pytest.mark.django_db
+def test_an_account_s_key_is_made_once_and_used_for_its_every_sealed_field():
+    account, _ = services.account_open(owner=OWNER, currency="EUR")
+    assert PersonalDataKey.objects.count() == 1
+    services.account_deposit(account_id=account.id, amount="5.00")
+    assert PersonalDataKey.objects.count() == 1  # a deposit has no personal field
+
+
+@pytest.mark.django_db
+def test_without_a_master_key_personal_data_is_refused_with_what_to_do(monkeypatch):
+    monkeypatch.delenv("PERSONAL_DATA_KEY")
+    with pytest.raises(PersonalDataError, match="personal_data_keygen"):
+        services.account_open(owner=OWNER, currency="EUR")
+    assert not Event.objects.exists()
+    assert not PersonalDataKey.objects.exists()
