@@ -25,6 +25,7 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(PY)
 
 run: $(VENV)/.installed-runtime
 	$(PY) manage.py ledger_keygen --if-missing
+	$(PY) manage.py personal_data_keygen --if-missing
 	$(PY) manage.py migrate --no-input
 	$(PY) manage.py seed_bank
 	$(PY) manage.py runserver $(ADDRESS)

@@ -7,7 +7,14 @@ import unicodedata
 import uuid
 from decimal import Decimal
 
-from eventsourcing_app.domain import Aggregate, DomainEvent, applies, event_type, upcaster
+from eventsourcing_app.domain import (
+    Aggregate,
+    DomainEvent,
+    applies,
+    event_type,
+    personal_data,
+    upcaster,
+)
 
 # ISO 4217 minor units of the currencies the bank keeps accounts in.
 MINOR_UNITS = {"EUR": 2, "USD": 2, "GBP": 2, "CHF": 2, "SEK": 2, "JPY": 0, "KWD": 3}
@@ -91,7 +98,9 @@ def money(amount: Decimal | str, currency: str) -> Decimal:
     return value.quantize(unit)
 
 
-@event_type("bank.AccountOpened")
+# The owner's name is personal data; its data subject is the account (the stream) today, and
+# a customer entity can take over later through the subject's key, without touching events.
+@event_type("bank.AccountOpened", personal=personal_data("owner"))
 @dataclasses.dataclass(frozen=True)
 class AccountOpened(DomainEvent):
     owner: str

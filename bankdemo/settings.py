@@ -11,6 +11,8 @@ DJANGO_SECURE_PROXY_SSL_HEADER  with DJANGO_DEBUG=0 behind a TLS proxy: the head
 LEDGER_SIGNING_KEY_FILE the Ed25519 key that signs ledger digests (PEM); or LEDGER_SIGNING_KEY
                       (PEM or base64 text). Debugging: a demo key outside the repository
 LEDGER_DIGEST_DIR     where digest files are written (default: next to the demo key)
+PERSONAL_DATA_KEY_FILE the master key that wraps each data subject's key (32 bytes, base64); or
+                      PERSONAL_DATA_KEY. Debugging: a demo key outside the repository
 """
 
 import os
@@ -253,6 +255,9 @@ EVENTSOURCING = {
     "SNAPSHOT_INTERVAL": 100,
     "LEDGER_SIGNING_KEY_FILE": str(DEMO_DATA / "ledger-signing-key.pem") if DEBUG else None,
     "LEDGER_DIGEST_DIR": str(DEMO_DATA / "ledger-digests"),
+    # The master key of personal data: the demo's, made once by `make run`; a deployment sets
+    # PERSONAL_DATA_KEY_FILE (or PERSONAL_DATA_KEY) in the environment.
+    "PERSONAL_DATA_KEY_FILE": str(DEMO_DATA / "personal-data-key") if DEBUG else None,
     # The KAFKA_BOOTSTRAP_SERVERS environment variable overrides this.
     "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9092",
     "KAFKA_TOPIC": "bank-events",

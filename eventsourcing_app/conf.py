@@ -56,6 +56,14 @@ DEFAULTS: dict[str, Any] = {
     "LEDGER_DIGEST_TOPIC": "ledger-digests",
     "LEDGER_SIGNING_KEY": None,
     "LEDGER_SIGNING_KEY_FILE": None,
+    # Personal data: the master key that wraps every data subject's key (32 bytes, base64),
+    # as text or in a file (the PERSONAL_DATA_KEY and PERSONAL_DATA_KEY_FILE environment
+    # variables win); files of earlier master keys still accepted while `rotate_master_key`
+    # re-wraps under the current one; and how many unwrapped data keys a process keeps.
+    "PERSONAL_DATA_KEY": None,
+    "PERSONAL_DATA_KEY_FILE": None,
+    "PERSONAL_DATA_RETIRED_KEY_FILES": [],
+    "PERSONAL_DATA_KEY_CACHE": 10_000,
 }
 
 # Settings the environment overrides, for deployments configured without code.
@@ -66,6 +74,8 @@ ENVIRONMENT = {
         "LEDGER_SIGNING_KEY",
         "LEDGER_SIGNING_KEY_FILE",
         "LEDGER_DIGEST_DIR",
+        "PERSONAL_DATA_KEY",
+        "PERSONAL_DATA_KEY_FILE",
     )
 }
 

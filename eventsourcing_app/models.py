@@ -489,3 +489,34 @@ class RebuildRun(models.Model):
         if self.finished_at is None:
             return "running" if self.events_total is not None else "waiting"
         return "failed" if self.error else "finished"
+
+
+class PersonalDataKey(models.Model):
+    """A data subject's key for their personal fields, wrapped by the master key.
+
+    Forgetting the subject destroys it (`wrapped_key` None) and records who did so, when and
+    why; the events keep their sealed fields, which nothing can open any more. Not append-only:
+    this is the one record that erasure changes.
+    """
+
+    key_id = models.UUIDField(primary_key=True)
+    subject = models.CharField(max_length=200, unique=True)
+    wrapped_key = models.BinaryField(null=True)  # None: destroyed
+    master_key_id = models.CharField(max_length=16)  # which master key wrapped it
+    created_at = models.DateTimeField(default=timezone.now)
+    forgotten_at = models.DateTimeField(null=True, blank=True)
+    forgotten_by = models.CharField(max_length=200, blank=True, default="")
+    reason = models.TextField(blank=True, default="")
+
+    class Meta:
+        db_table = "personal_data_keys"
+        ordering = ["-created_at"]
+        verbose_name = "data subject"
+        permissions = [("forget_subject", "Can forget a data subject (erase their personal data)")]
+
+    def __str__(self) -> str:
+        return f"subject {self.subject}" + (" (forgotten)" if self.forgotten else "")
+
+    @property
+    def forgotten(self) -> bool:
+        return self.forgotten_at is not None

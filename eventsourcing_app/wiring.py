@@ -16,11 +16,13 @@ from eventsourcing_app import conf
 from eventsourcing_app.backends import recorder_class
 from eventsourcing_app.backends.snapshots import DjangoSnapshotStore
 from eventsourcing_app.core.heads import StreamHeads
+from eventsourcing_app.core.personal import Cipher
 from eventsourcing_app.core.protocols import Recorder
 from eventsourcing_app.core.records import StoredEvent
 from eventsourcing_app.core.repository import Repository
 from eventsourcing_app.core.store import EventStore
 from eventsourcing_app.domain.aggregate import Aggregate
+from eventsourcing_app.privacy.keyring import DjangoKeyRing
 from eventsourcing_app.signals import events_appended
 
 A = TypeVar("A", bound=Aggregate)
@@ -69,6 +71,7 @@ def get_event_store(using: str = "default", *, recorder: Recorder | None = None)
         any_version_retries=conf.get("ANY_VERSION_RETRIES"),
         heads=heads,
         after_append=announcer(using),
+        cipher=Cipher(DjangoKeyRing(using)),
     )
 
 

@@ -1,5 +1,6 @@
 """Settings for the test suite: the demo project plus the test apps."""
 
+import base64
 import os
 import tempfile
 
@@ -23,9 +24,12 @@ if "pool" in DATABASES["default"].get("OPTIONS", {}):
 # A signing key of the test run's own, in the environment so that the servers and workers the
 # tests start share it; digest files go to a scratch folder.
 os.environ.setdefault("LEDGER_SIGNING_KEY", generate_private_key_pem().decode())
+# And a master key for personal data of the run's own, shared the same way.
+os.environ.setdefault("PERSONAL_DATA_KEY", base64.b64encode(os.urandom(32)).decode())
 EVENTSOURCING = {
     **EVENTSOURCING,
     "LEDGER_SIGNING_KEY_FILE": None,
+    "PERSONAL_DATA_KEY_FILE": None,
     "LEDGER_DIGEST_DIR": os.environ.setdefault(
         "LEDGER_DIGEST_DIR", tempfile.mkdtemp(prefix="ledger-digests-")
     ),

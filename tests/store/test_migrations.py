@@ -18,7 +18,7 @@ from tests.helpers import requires_postgresql
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_the_app_migrates_in_nine_steps_to_its_final_schema():
+def test_the_app_migrates_in_ten_steps_to_its_final_schema():
     loader = MigrationLoader(None, ignore_no_migrations=True)
     names = sorted(name for app, name in loader.disk_migrations if app == "eventsourcing_app")
     assert names == [
@@ -31,6 +31,7 @@ def test_the_app_migrates_in_nine_steps_to_its_final_schema():
         "0007_rebuild_runs",
         "0008_rebuild_heartbeat",
         "0009_events_username_idx",
+        "0010_personal_data_keys",
     ]
 
 

@@ -1,0 +1,1 @@
+"""Personal data: data subjects' keys, the master key that wraps them, and erasure."""

@@ -1,0 +1,141 @@
+"""Data subjects' keys in the `personal_data_keys` table of a Django database.
+
+Every use reads the key's row, so a key destroyed by another process is never used again
+here; what a process keeps (bounded, least recently used first) is only the unwrapped key for
+a wrapped one it has seen, which spares the unwrap, never the read.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import OrderedDict
+from collections.abc import Collection
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from django.db import connections
+from django.utils import timezone
+
+from eventsourcing_app import conf
+from eventsourcing_app.core.personal import SubjectForgotten, new_data_key
+from eventsourcing_app.models import PersonalDataKey
+from eventsourcing_app.privacy import masterkey
+
+TABLE = PersonalDataKey._meta.db_table
+CHUNK = 500  # key ids per look-up query: well inside SQLite's parameter limit
+
+
+class UnwrappedKeys:
+    """Unwrapped data keys by (key id, wrapped bytes), bounded; shared by a process's rings."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._keys: OrderedDict[tuple[str, bytes], AESGCM] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key_id: str, master_id: str, wrapped: bytes) -> AESGCM:
+        entry = (key_id, bytes(wrapped))
+        with self._lock:
+            aead = self._keys.get(entry)
+            if aead is not None:
+                self._keys.move_to_end(entry)
+                return aead
+        aead = AESGCM(masterkey.unwrap(master_id, wrapped))
+        with self._lock:
+            self._keys[entry] = aead
+            while len(self._keys) > self.limit:
+                self._keys.popitem(last=False)
+        return aead
+
+    def drop(self, key_id: str) -> None:
+        with self._lock:
+            for entry in [entry for entry in self._keys if entry[0] == key_id]:
+                del self._keys[entry]
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+
+_unwrapped: UnwrappedKeys | None = None
+
+
+def unwrapped_keys() -> UnwrappedKeys:
+    global _unwrapped
+    if _unwrapped is None:
+        _unwrapped = UnwrappedKeys(conf.get("PERSONAL_DATA_KEY_CACHE"))
+    return _unwrapped
+
+
+class DjangoKeyRing:
+    """The `KeyRing` of the core, on the Django database `using`."""
+
+    def __init__(self, using: str = "default") -> None:
+        self.using = using
+
+    @property
+    def connection(self):
+        return connections[self.using]
+
+    def _key(self, value: str | uuid.UUID):
+        value = value if isinstance(value, uuid.UUID) else uuid.UUID(value)
+        return value if self.connection.features.has_native_uuid_field else value.hex
+
+    def _fetch(self, sql: str, params: list) -> list[tuple]:
+        with self.connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+
+    def active(self, subject: str) -> tuple[str, AESGCM]:
+        """Return the subject's key, made now if they have none; refuse a forgotten subject."""
+        rows = self._fetch(
+            f"SELECT key_id, wrapped_key, master_key_id FROM {TABLE} WHERE subject = %s",
+            [subject],
+        )
+        if not rows:
+            return self._create(subject)
+        key_id, wrapped, master_id = rows[0]
+        if wrapped is None:
+            raise SubjectForgotten(subject)
+        key_id = str(key_id if isinstance(key_id, uuid.UUID) else uuid.UUID(key_id))
+        return key_id, unwrapped_keys().get(key_id, master_id, wrapped)
+
+    def _create(self, subject: str) -> tuple[str, AESGCM]:
+        data_key, key_id = new_data_key(), uuid.uuid4()
+        master_id, wrapped = masterkey.wrap(data_key)
+        with self.connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {TABLE} (key_id, subject, wrapped_key, master_key_id, created_at, "
+                "forgotten_by, reason) VALUES (%s, %s, %s, %s, %s, '', '') "
+                "ON CONFLICT (subject) DO NOTHING",
+                [self._key(key_id), subject, wrapped, master_id, _now(self.connection)],
+            )
+            made = cursor.rowcount == 1
+        if not made:  # another writer made the subject's key first: use theirs
+            return self.active(subject)
+        return str(key_id), AESGCM(data_key)
+
+    def lookup(self, key_ids: Collection[str]) -> dict[str, AESGCM | None]:
+        """Return the keys named, None for each destroyed one; unknown ids are left out."""
+        found: dict[str, AESGCM | None] = {}
+        wanted = []
+        for key_id in key_ids:
+            try:
+                wanted.append(self._key(key_id))
+            except (ValueError, AttributeError, TypeError):
+                continue  # not a key id: an altered envelope, which opening reports
+        cache = unwrapped_keys()
+        for start in range(0, len(wanted), CHUNK):
+            chunk = wanted[start : start + CHUNK]
+            marks = ", ".join(["%s"] * len(chunk))
+            rows = self._fetch(
+                f"SELECT key_id, wrapped_key, master_key_id FROM {TABLE} WHERE key_id IN ({marks})",
+                chunk,
+            )
+            for key_id, wrapped, master_id in rows:
+                name = str(key_id if isinstance(key_id, uuid.UUID) else uuid.UUID(key_id))
+                found[name] = None if wrapped is None else cache.get(name, master_id, wrapped)
+        return found
+
+
+def _now(connection):
+    return connection.ops.adapt_datetimefield_value(timezone.now())
