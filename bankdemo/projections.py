@@ -18,6 +18,7 @@ from bankdemo.domain import (
     TransferRequested,
 )
 from bankdemo.models import AccountBalance, DailyTotal, LedgerEntry, TransferStatus
+from eventsourcing_app.core.personal import declarations
 from eventsourcing_app.projections import Projection, handles, projection
 
 LATEST_PER_QUERY = 100  # accounts per UNION query on PostgreSQL
@@ -67,6 +68,13 @@ class AccountBalances(Projection):
             row.balance += event.payload.amount
 
         self._update(event, batch, add)
+
+    def forget(self, aggregate_ids, subject, using):
+        """The owner's name goes; the balance and the rest of the row stay."""
+        erased = declarations.get(AccountOpened.type_name).erased
+        AccountBalance.objects.using(using).filter(account_id__in=aggregate_ids).update(
+            owner=erased
+        )
 
     @handles(MoneyWithdrawn)
     def withdrawn(self, event, batch):

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from bankdemo import services
 from bankdemo.domain import BankAccount
+from bankdemo.staff import PRIVACY_OFFICERS
 from eventsourcing_app.core.context import metadata_context
 from eventsourcing_app.core.records import NewEvent
 from eventsourcing_app.projections import registry
@@ -28,7 +29,12 @@ CURRENCIES = ["EUR"] * 6 + ["USD", "GBP", "CHF", "JPY"]
 SCHEMA_V2_FROM, SCHEMA_V3_FROM = 150, 90  # days ago
 
 
-DEMO_USERS = (("teller", "tellers", False), ("auditor", "auditors", False), ("admin", None, True))
+DEMO_USERS = (
+    ("teller", "tellers", False),
+    ("auditor", "auditors", False),
+    ("privacy", PRIVACY_OFFICERS, False),
+    ("admin", None, True),
+)
 
 
 def seed_users(debug: bool) -> dict[str, str | None]:
@@ -44,7 +50,7 @@ def seed_users(debug: bool) -> dict[str, str | None]:
         user = User.objects.create_user(
             username,
             password=password,
-            is_staff=superuser or group == "auditors",
+            is_staff=superuser or group in ("auditors", PRIVACY_OFFICERS),
             is_superuser=superuser,
         )
         if group:

@@ -1,5 +1,6 @@
-"""The staff groups: tellers (commands and reads in the API) and auditors (reads, and a
-read-only audit UI in the admin). Kept in place after every migrate, and after the test
+"""The staff groups: tellers (commands and reads in the API), auditors (reads, and a
+read-only audit UI in the admin) and privacy officers (the auditors' pages, and forgetting a
+data subject). Kept in place after every migrate, and after the test
 runner empties the tables. And the admin's login form, which tells a teller why they are
 refused."""
 
@@ -8,6 +9,7 @@ from __future__ import annotations
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.core.exceptions import ValidationError
 
+PRIVACY_OFFICERS = "privacy officers"
 VIEWABLE = {
     "eventsourcing_app": [
         "event",
@@ -15,6 +17,7 @@ VIEWABLE = {
         "projectioncheckpoint",
         "checkpointchange",
         "evidenceexport",
+        "personaldatakey",
     ],
     "bankdemo": ["accountbalance", "ledgerentry", "dailytotal", "transferstatus"],
 }
@@ -26,12 +29,18 @@ def ensure_staff_groups(sender=None, using: str = "default", **kwargs) -> None:
 
     Group.objects.using(using).get_or_create(name="tellers")
     auditors, _ = Group.objects.using(using).get_or_create(name="auditors")
+    officers, _ = Group.objects.using(using).get_or_create(name=PRIVACY_OFFICERS)
     for app_label, models in VIEWABLE.items():
-        auditors.permissions.add(
-            *Permission.objects.using(using).filter(
-                content_type__app_label=app_label, codename__in=[f"view_{m}" for m in models]
-            )
+        viewing = Permission.objects.using(using).filter(
+            content_type__app_label=app_label, codename__in=[f"view_{m}" for m in models]
         )
+        auditors.permissions.add(*viewing)
+        officers.permissions.add(*viewing)
+    officers.permissions.add(
+        *Permission.objects.using(using).filter(
+            content_type__app_label="eventsourcing_app", codename="forget_subject"
+        )
+    )
 
 
 class StaffLoginForm(AdminAuthenticationForm):

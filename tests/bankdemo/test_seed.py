@@ -54,7 +54,7 @@ def passwords_in(output: str) -> dict[str, str]:
 def test_seeding_again_keeps_the_users_their_passwords_and_their_sessions(settings):
     settings.DEBUG = True
     first = passwords_in(seed(accounts=2, events=5, transfers=0))
-    assert set(first) == {"teller", "auditor", "admin"}
+    assert set(first) == {"teller", "auditor", "privacy", "admin"}
     auditor = User.objects.get(username="auditor")
     client = Client()
     client.force_login(auditor)
