@@ -128,6 +128,32 @@ def check_ledger_settings(app_configs=None, **kwargs) -> list[checks.CheckMessag
 
 
 @checks.register("eventsourcing")
+def check_personal_data_key(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """Check that the master key loads when event types declare personal data."""
+    from eventsourcing_app.core.personal import PersonalDataError, declarations
+    from eventsourcing_app.privacy import masterkey
+
+    if not declarations.types():
+        return []
+    if not masterkey.configured():
+        return [
+            checks.Warning(
+                f"no master key for personal data: appending {', '.join(declarations.types())} "
+                "events is refused, and their personal fields cannot be read",
+                hint="set PERSONAL_DATA_KEY_FILE (a file of 32 random bytes in base64) or "
+                "PERSONAL_DATA_KEY in the environment or in EVENTSOURCING; `manage.py "
+                "personal_data_keygen FILE` makes one",
+                id="eventsourcing.W002",
+            )
+        ]
+    try:
+        masterkey.readable()
+    except PersonalDataError as exc:
+        return [checks.Error(str(exc), id="eventsourcing.E006")]
+    return []
+
+
+@checks.register("eventsourcing")
 def check_event_schemas(app_configs=None, databases=None, **kwargs) -> list[checks.CheckMessage]:
     errors = [
         checks.Error(problem, id="eventsourcing.E001") for problem in upcaster_chain_problems()

@@ -13,7 +13,7 @@ from collections import OrderedDict
 from collections.abc import Collection
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from django.db import connections
+from django.db import connections, transaction
 from django.utils import timezone
 
 from eventsourcing_app import conf
@@ -139,3 +139,31 @@ class DjangoKeyRing:
 
 def _now(connection):
     return connection.ops.adapt_datetimefield_value(timezone.now())
+
+
+def rewrap(using: str = "default", batch_size: int = CHUNK) -> dict[str, int]:
+    """Wrap every live data key under the current master key; return the keys counted by the
+    master key that wrapped them before (the current one's count: those already under it).
+
+    One transaction: a reader sees every key under the old master key or under the new one,
+    both of which it can unwrap while the old one is listed as retired.
+    """
+    current_id, _ = masterkey.current()
+    before: dict[str, int] = {}
+    with transaction.atomic(using=using):
+        rows = (
+            PersonalDataKey.objects.using(using)
+            .select_for_update()
+            .filter(wrapped_key__isnull=False)
+            .order_by("pk")
+        )
+        for key in rows.iterator(chunk_size=batch_size):
+            before[key.master_key_id] = before.get(key.master_key_id, 0) + 1
+            if key.master_key_id == current_id:
+                continue
+            data_key = masterkey.unwrap(key.master_key_id, key.wrapped_key)
+            master_id, wrapped = masterkey.wrap(data_key)
+            PersonalDataKey.objects.using(using).filter(pk=key.pk).update(
+                wrapped_key=wrapped, master_key_id=master_id
+            )
+    return before
