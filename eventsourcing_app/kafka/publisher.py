@@ -28,6 +28,7 @@ from eventsourcing_app.following import checkpoints
 from eventsourcing_app.following.follower import MAX_BACKOFF, LogFollower
 from eventsourcing_app.ledger.digests import FIELDS
 from eventsourcing_app.models import LedgerDigest
+from eventsourcing_app.privacy.erasure import SUBJECT_FORGOTTEN
 
 DIGEST_FIELDS = (*FIELDS, "signature")
 # The relay's place among the ledger digests (a digest row id, not a log position).
@@ -85,15 +86,20 @@ class EventPublisher:
         )
 
     def public_name(self, event_type: str) -> str | None:
+        """The name the event leaves under, or None for a private one. The erasure notice
+        (`SubjectForgotten`) always leaves: consumers must delete their copies."""
         if self.public_names is None:
             return event_type
+        if event_type == SUBJECT_FORGOTTEN:
+            return self.public_names.get(event_type, event_type)
         return self.public_names.get(event_type)
 
-    def envelope(self, event: StoredEvent, name: str) -> bytes:
-        """The message value: what a consumer needs, in the event's current schema."""
-        data, schema_version = event.data, event.schema_version
+    def envelope(self, event: StoredEvent, name: str, keys: Mapping | None = None) -> bytes:
+        """The message value: what a consumer needs, in the event's current schema, its
+        personal fields opened (or erased); `keys` are the batch's data keys."""
+        data, schema_version = self.mapper.plain_data(event, keys), event.schema_version
         if event.event_type in self.mapper.events:
-            domain_event = self.mapper.to_domain(event)
+            domain_event = self.mapper.to_domain(event, keys)
             data = self.mapper.events.encode(domain_event)
             schema_version = type(domain_event).schema_version
         return json.dumps(
@@ -120,15 +126,15 @@ class EventPublisher:
             if error is not None:
                 failures.append(str(error))
 
-        for event in events:
-            name = self.public_name(event.event_type)
-            if name is None:
-                continue  # a private event: never leaves the store
+        public = [(event, name) for event in events
+                  if (name := self.public_name(event.event_type)) is not None]  # fmt: skip
+        keys = self.mapper.keys_for(event for event, _ in public)  # one look-up for the batch
+        for event, name in public:
             headers = [("event_type", name.encode())]
             if event.metadata.get("correlation_id"):
                 headers.append(("correlation_id", str(event.metadata["correlation_id"]).encode()))
-            self._produce(str(event.aggregate_id).encode(), self.envelope(event, name), headers,
-                          confirmed)  # fmt: skip
+            self._produce(str(event.aggregate_id).encode(), self.envelope(event, name, keys),
+                          headers, confirmed)  # fmt: skip
         unconfirmed = self.producer.flush(self.delivery_timeout)
         if unconfirmed or failures:
             # Start over with a new producer: after a broker failure an idempotent producer

@@ -234,3 +234,27 @@ def test_the_relay_publishes_ledger_digests_on_a_topic_of_their_own(broker, topi
     for document in documents:
         assert digests.signature_valid(digests.Digest.from_dict(document), keys.public_key())
     assert relay.publish_digests() == 0  # each digest once: the checkpoint moved
+
+
+def test_consumers_get_the_owner_and_then_the_erasure_notice(broker, topic):
+    """A public AccountOpened carries the owner as given; forgetting the subject publishes a
+    notice naming the subject and its aggregates, so consumers delete their copies."""
+    from bankdemo import services
+
+    owner = "Wilhelmina Kafka-Reader"
+    account, _ = services.account_open(owner=owner, currency="EUR")
+    names = {"bank.AccountOpened": "bank.account-opened"}
+    relay = publisher(broker, topic, public_names=names)
+    relay.run_until_caught_up()
+    call_command("forget_subject", str(account.id), "--reason", "customer asked",
+                 stdout=io.StringIO())  # fmt: skip
+    relay.run_until_caught_up()
+    received = consume_all(broker, topic, expected=2)
+    opened, notice = received
+    assert opened["event_type"] == "bank.account-opened"
+    assert opened["data"]["owner"] == owner
+    assert notice["event_type"] == "eventsourcing.SubjectForgotten"
+    assert notice["data"]["subject"] == str(account.id)
+    assert notice["data"]["aggregate_ids"] == [str(account.id)]
+    assert notice["metadata"]["reason"] == "customer asked"
+    assert owner not in json.dumps({**notice, "_key": None})
