@@ -250,7 +250,7 @@ def test_consumers_get_the_owner_and_then_the_erasure_notice(broker, topic):
                  stdout=io.StringIO())  # fmt: skip
     relay.run_until_caught_up()
     received = consume_all(broker, topic, expected=2)
-    opened, notice = received
+    opened, notice = sorted(received, key=lambda message: message["event_id"])
     assert opened["event_type"] == "bank.account-opened"
     assert opened["data"]["owner"] == owner
     assert notice["event_type"] == "eventsourcing.SubjectForgotten"
