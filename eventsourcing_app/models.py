@@ -492,15 +492,17 @@ class RebuildRun(models.Model):
 
 
 class PersonalDataKey(models.Model):
-    """A data subject's key for their personal fields, wrapped by the master key.
+    """A data key for personal fields, wrapped by the master key, and whose data it seals.
 
-    Forgetting the subject destroys it (`wrapped_key` None) and records who did so, when and
-    why; the events keep their sealed fields, which nothing can open any more. Not append-only:
-    this is the one record that erasure changes.
+    A subject may hold several keys: events name the key, not the subject, so a subject can
+    take over another's keys (a customer taking over the accounts it owns) by changing
+    `subject` here, with no event touched. Forgetting the subject destroys every key of theirs
+    (`wrapped_key` None) and records who did so, when and why; the events keep their sealed
+    fields, which nothing can open any more. Not append-only: erasure changes it.
     """
 
     key_id = models.UUIDField(primary_key=True)
-    subject = models.CharField(max_length=200, unique=True)
+    subject = models.CharField(max_length=200, db_index=True)
     wrapped_key = models.BinaryField(null=True)  # None: destroyed
     master_key_id = models.CharField(max_length=16)  # which master key wrapped it
     created_at = models.DateTimeField(default=timezone.now)

@@ -37,7 +37,7 @@ class PersonalDataError(DomainError):
     """A personal field cannot be sealed or opened (no master key, a damaged envelope...)."""
 
 
-class SubjectForgotten(PersonalDataError):
+class ForgottenSubject(PersonalDataError):
     """The data subject was forgotten: no new personal data of theirs is accepted."""
 
     def __init__(self, subject: str) -> None:
@@ -232,7 +232,7 @@ class InMemoryKeyRing:
             self.subjects[subject], self.keys[key_id] = key_id, new_data_key()
         key = self.keys[key_id]
         if key is None:
-            raise SubjectForgotten(subject)
+            raise ForgottenSubject(subject)
         return key_id, AESGCM(key)
 
     def lookup(self, key_ids: Collection[str]) -> dict[str, AESGCM | None]:

@@ -8,6 +8,7 @@ from typing import Any, ClassVar, TypeVar
 
 from eventsourcing_app.core.errors import RegistrationError, UnknownEventType
 from eventsourcing_app.domain.codec import decode_tagged, encode_tagged
+from eventsourcing_app.domain.erasure import SubjectForgotten
 from eventsourcing_app.domain.events import DomainEvent
 
 A = TypeVar("A", bound="Aggregate")
@@ -78,6 +79,9 @@ class Aggregate:
     def apply(self, event: DomainEvent) -> None:
         """Change state by one event (a new one or one replayed from the store)."""
         method = self._appliers.get(type(event))
+        if method is None and isinstance(event, SubjectForgotten):
+            self.version += 1  # every stream may record an erasure; the state is the events'
+            return
         if method is None:
             raise UnknownEventType(
                 f"{type(self).__name__} {self.id} has no apply method for "

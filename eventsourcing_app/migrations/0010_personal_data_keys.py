@@ -14,7 +14,7 @@ class Migration(migrations.Migration):
             name="PersonalDataKey",
             fields=[
                 ("key_id", models.UUIDField(primary_key=True, serialize=False)),
-                ("subject", models.CharField(max_length=200, unique=True)),
+                ("subject", models.CharField(db_index=True, max_length=200)),
                 ("wrapped_key", models.BinaryField(null=True)),
                 ("master_key_id", models.CharField(max_length=16)),
                 ("created_at", models.DateTimeField(default=django.utils.timezone.now)),

@@ -1,12 +1,14 @@
 """Forget a data subject: destroy their key, record who did so and why, and remove every copy
 of their personal data that the system keeps outside the sealed events.
 
-In one transaction: the subject's key row is locked and destroyed; a `SubjectForgotten` event
-(who, when, why; no personal data) is appended to the subject's own stream; their aggregates'
-snapshots are deleted; every projection's `forget` re-projects its rows of those aggregates;
-receivers of `subject_forgotten` (an app's own copies, such as stored API responses) remove
-theirs; checkpoint errors that quote the data are scrubbed. After commit the process drops the
-unwrapped key and, on PostgreSQL, vacuums the key table so no old row version keeps it.
+In one transaction: the subject's key rows are locked; a `SubjectForgotten` event (who, when,
+why; no personal data) is appended to every stream that held their data, first, so that a
+command loaded before conflicts on its save; the keys are destroyed; those aggregates'
+snapshots are deleted; every projection's `forget` re-projects its rows of them (inline ones
+may handle the event instead); receivers of `subject_forgotten` (an app's own copies, such as
+stored API responses) remove theirs; projection errors that quote the data are scrubbed.
+After commit the process drops the unwrapped keys and, on PostgreSQL, vacuums the key table
+so that no old row version keeps them.
 
 The events stay as they are, so every hash chain, the ledger and every earlier digest still
 verify; their personal fields read as erased from then on, in every process.
@@ -33,19 +35,19 @@ from eventsourcing_app.core.personal import (
     is_envelope,
     open_value,
 )
-from eventsourcing_app.core.records import NO_STREAM, NewEvent
+from eventsourcing_app.core.records import ANY, NewEvent
+from eventsourcing_app.domain.erasure import SubjectForgotten
 from eventsourcing_app.models import (
     Event,
     PersonalDataKey,
     ProjectionCheckpoint,
+    RebuildRun,
     Snapshot,
 )
 from eventsourcing_app.privacy.keyring import DjangoKeyRing, unwrapped_keys
 
 logger = logging.getLogger("eventsourcing.privacy")
-SUBJECT_STREAM_TYPE = "eventsourcing.DataSubject"
-SUBJECT_FORGOTTEN = "eventsourcing.SubjectForgotten"
-SUBJECTS = uuid.UUID("7d1c8f0e-3b61-4c3a-9a55-5e0b6a1c2f40")  # namespace of subject streams
+SUBJECT_FORGOTTEN = SubjectForgotten.type_name
 MAX_REASON = 500
 CHUNK = 1000
 
@@ -69,18 +71,13 @@ class Erasure:
     """What forgetting one subject did."""
 
     subject: str
-    key_id: str
+    key_ids: list[str]  # the data keys destroyed
     events: int  # events whose personal fields are now unreadable
     aggregate_ids: list[uuid.UUID]
     snapshots: int  # snapshots deleted
-    checkpoints: int  # checkpoint errors scrubbed
+    errors: int  # projection errors scrubbed (checkpoints, rebuild runs)
     forgotten_at: object
-    event_id: int  # the SubjectForgotten event
-
-
-def subject_stream(subject: str) -> uuid.UUID:
-    """The stream that records what happened to a data subject (their erasure)."""
-    return uuid.uuid5(SUBJECTS, subject)
+    event_ids: list[int]  # the SubjectForgotten events, one per stream
 
 
 def forget_subject(subject: str, *, reason: str, by: str, using: str = "default") -> Erasure:
@@ -96,30 +93,52 @@ def forget_subject(subject: str, *, reason: str, by: str, using: str = "default"
     if len(reason) > MAX_REASON:
         raise ErasureRefused(f"the reason has {len(reason)} characters; at most {MAX_REASON}")
     with transaction.atomic(using=using):
-        key = PersonalDataKey.objects.using(using).select_for_update().filter(subject=subject)
-        key = key.first()
-        held = list(subject_events(subject, using))
+        keys = list(
+            PersonalDataKey.objects.using(using).select_for_update().filter(subject=subject)
+        )
+        key_ids = sorted(str(key.key_id) for key in keys)
+        held = list(subject_events(subject, set(key_ids), using))
         plaintext = [event for event, fields in held if not _sealed(event, fields)]
         if plaintext:
             raise ErasureRefused(plaintext_message(subject, len(plaintext), using), "plaintext")
-        if key is None:
+        if not keys:
             raise ErasureRefused(
                 f"no personal data of the subject {subject} is recorded", "unknown_subject"
             )
-        if key.forgotten:
+        live = [key for key in keys if not key.forgotten]
+        if not live:
+            last = max(keys, key=lambda key: key.forgotten_at)
             raise ErasureRefused(
-                f"the subject {subject} was forgotten on {key.forgotten_at.isoformat()} by "
-                f"{key.forgotten_by}: {key.reason}",
+                f"the subject {subject} was forgotten on {last.forgotten_at.isoformat()} by "
+                f"{last.forgotten_by}: {last.reason}",
                 "already_forgotten",
             )
-        key_id = str(key.key_id)
-        values = _values(held, key_id, using)
-        aggregate_ids = sorted({event.aggregate_id for event, _ in held})
+        values = _values(held, {str(key.key_id) for key in live}, using)
+        streams: dict[uuid.UUID, tuple[str, int]] = {}
+        for event, _ in held:
+            _, count = streams.get(event.aggregate_id, (event.aggregate_type, 0))
+            streams[event.aggregate_id] = (event.aggregate_type, count + 1)
+        aggregate_ids = sorted(streams)
+        # First the record in every stream: a command that loaded one of them before now
+        # conflicts on its save (and is retried on the erased state), and one that saved first
+        # has committed, so that what it wrote (a snapshot, a read-model row) is removed below.
+        store = get_event_store(using)
+        recorded = []
+        with metadata_context(reason=reason, username=by):
+            for aggregate_id in aggregate_ids:
+                aggregate_type, count = streams[aggregate_id]
+                recorded += store.append(
+                    aggregate_id,
+                    [NewEvent(SUBJECT_FORGOTTEN, {"subject": subject, "key_ids": key_ids,
+                                                  "events": count})],
+                    expected_version=ANY,
+                    aggregate_type=aggregate_type,
+                )  # fmt: skip
         now = timezone.now()
         if connections[using].vendor == "sqlite":
             with connections[using].cursor() as cursor:  # overwrite the key's bytes on disk
                 cursor.execute("PRAGMA secure_delete = ON")
-        PersonalDataKey.objects.using(using).filter(pk=key.pk).update(
+        PersonalDataKey.objects.using(using).filter(pk__in=[key.pk for key in live]).update(
             wrapped_key=None, forgotten_at=now, forgotten_by=by, reason=reason
         )
         snapshots = Snapshot.objects.using(using).filter(aggregate_id__in=aggregate_ids)
@@ -128,34 +147,36 @@ def forget_subject(subject: str, *, reason: str, by: str, using: str = "default"
         _reproject(aggregate_ids, subject, using)
         subject_forgotten.send(sender=Erasure, subject=subject, aggregate_ids=aggregate_ids,
                                values=values, using=using)  # fmt: skip
-        scrubbed = _scrub_checkpoints(values, using)
-        with metadata_context(reason=reason, username=by):
-            stored = get_event_store(using).append(
-                subject_stream(subject),
-                [NewEvent(SUBJECT_FORGOTTEN, {"subject": subject, "key_id": key_id,
-                                              "events": len(held),
-                                              "aggregate_ids": [str(a) for a in aggregate_ids]})],
-                expected_version=NO_STREAM,
-                aggregate_type=SUBJECT_STREAM_TYPE,
-            )  # fmt: skip
-        transaction.on_commit(lambda: _after_commit(key_id, using), using=using)
-    return Erasure(subject, key_id, len(held), aggregate_ids, snapshot_count, scrubbed, now,
-                   stored[0].id)  # fmt: skip
+        scrubbed = _scrub_errors(values, using)
+        transaction.on_commit(lambda: _after_commit(key_ids, using), using=using)
+    return Erasure(subject, key_ids, len(held), aggregate_ids, snapshot_count, scrubbed, now,
+                   [event.id for event in recorded])  # fmt: skip
 
 
-def subject_events(subject: str, using: str = "default") -> Iterator[tuple[Event, PersonalFields]]:
-    """Yield the events whose declared personal fields are the subject's, with the fields."""
+def subject_events(
+    subject: str, key_ids: set[str], using: str = "default"
+) -> Iterator[tuple[Event, PersonalFields]]:
+    """Yield, with their declaration, the events that hold the subject's personal data: sealed
+    under one of `key_ids`, or in plaintext under a declaration that names this subject. One
+    pass over the events of the declared types (the event-type index)."""
     for event_type in declarations.types():
         fields = declarations.get(event_type)
-        rows = Event.objects.using(using).filter(event_type=event_type)
-        if fields.subject is None:
-            try:
-                rows = rows.filter(aggregate_id=uuid.UUID(subject))
-            except ValueError:
-                continue  # a stream's subject is its id: this subject is no stream
-        for event in rows.order_by("pk").iterator(chunk_size=CHUNK):
-            if fields.subject is None or str(event.event_data.get(fields.subject)) == subject:
+        rows = Event.objects.using(using).filter(event_type=event_type).order_by("pk")
+        for event in rows.iterator(chunk_size=CHUNK):
+            data = event.event_data
+            named = [data[name] for name in fields.fields if name in data]
+            if any(is_envelope(value) and value.get("kid") in key_ids for value in named) or (
+                any(not is_envelope(value) for value in named)
+                and _subject(fields, event) == subject
+            ):
                 yield event, fields
+
+
+def _subject(fields: PersonalFields, event: Event) -> str | None:
+    try:
+        return fields.subject_of(event.aggregate_id, event.event_data)
+    except ValueError:
+        return None
 
 
 def _sealed(event: Event, fields: PersonalFields) -> bool:
@@ -172,17 +193,15 @@ def plaintext_message(subject: str, count: int, using: str) -> str:
     )
 
 
-def _values(held, key_id: str, using: str) -> list[str]:
-    """The subject's personal values as text, opened before the key goes (to find copies)."""
-    aead = DjangoKeyRing(using).lookup([key_id]).get(key_id)
+def _values(held, key_ids: set[str], using: str) -> list[str]:
+    """The subject's personal values as text, opened before the keys go (to find copies)."""
+    keys = DjangoKeyRing(using).lookup(key_ids)
     values: set[str] = set()
-    if aead is None:
-        return []
     for event, fields in held:
         for name in fields.fields:
             envelope = event.event_data.get(name)
-            if is_envelope(envelope) and envelope.get("kid") == key_id:
-                value = open_value(aead, envelope, event.event_type, name)
+            if is_envelope(envelope) and keys.get(envelope.get("kid")) is not None:
+                value = open_value(keys[envelope["kid"]], envelope, event.event_type, name)
                 values |= _texts(value)
     return sorted(value for value in values if value)
 
@@ -204,26 +223,27 @@ def _reproject(aggregate_ids: list[uuid.UUID], subject: str, using: str) -> None
         projection.forget(aggregate_ids, subject, using)
 
 
-def _scrub_checkpoints(values: list[str], using: str) -> int:
-    """Replace the values in checkpoint errors (a handler's message may quote an event)."""
+def _scrub_errors(values: list[str], using: str) -> int:
+    """Replace the values in the errors kept of projections (a handler's message may quote
+    the event it failed on): checkpoints and background rebuild runs. Return how many."""
     scrubbed = 0
-    for checkpoint in ProjectionCheckpoint.objects.using(using).exclude(last_error=""):
-        text = checkpoint.last_error
-        for value in values:
-            text = text.replace(value, ERASED)
-        if text != checkpoint.last_error:
-            ProjectionCheckpoint.objects.using(using).filter(pk=checkpoint.pk).update(
-                last_error=text
-            )
-            scrubbed += 1
+    for model, field in ((ProjectionCheckpoint, "last_error"), (RebuildRun, "error")):
+        for row in model.objects.using(using).exclude(**{field: ""}).only("pk", field):
+            text = original = getattr(row, field)
+            for value in values:
+                text = text.replace(value, ERASED)
+            if text != original:
+                model.objects.using(using).filter(pk=row.pk).update(**{field: text})
+                scrubbed += 1
     return scrubbed
 
 
-def _after_commit(key_id: str, using: str) -> None:
+def _after_commit(key_ids: list[str], using: str) -> None:
     """Let no copy of the destroyed key outlive the commit: this process's unwrapped one, and
     the old row version that PostgreSQL keeps until a vacuum (SQLite overwrites it in place,
     `secure_delete`)."""
-    unwrapped_keys().drop(key_id)
+    for key_id in key_ids:
+        unwrapped_keys().drop(key_id)
     connection = connections[using]
     if connection.vendor == "postgresql" and not connection.in_atomic_block:
         try:

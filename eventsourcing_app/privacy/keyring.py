@@ -17,7 +17,7 @@ from django.db import connections, transaction
 from django.utils import timezone
 
 from eventsourcing_app import conf
-from eventsourcing_app.core.personal import SubjectForgotten, new_data_key
+from eventsourcing_app.core.personal import ForgottenSubject, new_data_key
 from eventsourcing_app.models import PersonalDataKey
 from eventsourcing_app.privacy import masterkey
 
@@ -86,32 +86,32 @@ class DjangoKeyRing:
             return cursor.fetchall()
 
     def active(self, subject: str) -> tuple[str, AESGCM]:
-        """Return the subject's key, made now if they have none; refuse a forgotten subject."""
+        """Return the subject's newest key, made now if they have none; refuse a forgotten
+        subject (forgetting destroys every key of theirs)."""
         rows = self._fetch(
-            f"SELECT key_id, wrapped_key, master_key_id FROM {TABLE} WHERE subject = %s",
+            f"SELECT key_id, wrapped_key, master_key_id FROM {TABLE} WHERE subject = %s "
+            "ORDER BY created_at DESC LIMIT 1",
             [subject],
         )
         if not rows:
             return self._create(subject)
         key_id, wrapped, master_id = rows[0]
         if wrapped is None:
-            raise SubjectForgotten(subject)
+            raise ForgottenSubject(subject)
         key_id = str(key_id if isinstance(key_id, uuid.UUID) else uuid.UUID(key_id))
         return key_id, unwrapped_keys().get(key_id, master_id, wrapped)
 
     def _create(self, subject: str) -> tuple[str, AESGCM]:
+        # Two writers making a new subject's first key at once each make one: both seal, and
+        # forgetting the subject destroys both.
         data_key, key_id = new_data_key(), uuid.uuid4()
         master_id, wrapped = masterkey.wrap(data_key)
         with self.connection.cursor() as cursor:
             cursor.execute(
                 f"INSERT INTO {TABLE} (key_id, subject, wrapped_key, master_key_id, created_at, "
-                "forgotten_by, reason) VALUES (%s, %s, %s, %s, %s, '', '') "
-                "ON CONFLICT (subject) DO NOTHING",
+                "forgotten_by, reason) VALUES (%s, %s, %s, %s, %s, '', '')",
                 [self._key(key_id), subject, wrapped, master_id, _now(self.connection)],
             )
-            made = cursor.rowcount == 1
-        if not made:  # another writer made the subject's key first: use theirs
-            return self.active(subject)
         return str(key_id), AESGCM(data_key)
 
     def lookup(self, key_ids: Collection[str]) -> dict[str, AESGCM | None]:

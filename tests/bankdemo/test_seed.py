@@ -76,13 +76,14 @@ def test_passwords_are_printed_last_and_only_for_users_created_now(settings):
     User.objects.create_user("teller", password="chosen-by-the-teller")
     output = seed(accounts=2, events=5, transfers=0)
     lines = output.strip().splitlines()
-    assert lines[-3:] == [
+    assert lines[-4:] == [
         "user teller: exists, its password was kept "
         "(python manage.py changepassword teller sets a new one)",
         f"user auditor / password {passwords_in(output)['auditor']}",
+        f"user privacy / password {passwords_in(output)['privacy']}",
         f"user admin / password {passwords_in(output)['admin']}",
     ]
     assert lines[0].startswith("bank history: ")
-    assert set(passwords_in(output)) == {"auditor", "admin"}
+    assert set(passwords_in(output)) == {"auditor", "privacy", "admin"}
     assert User.objects.get(username="teller").check_password("chosen-by-the-teller")
     assert User.objects.get(username="auditor").check_password(passwords_in(output)["auditor"])

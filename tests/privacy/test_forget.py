@@ -20,7 +20,7 @@ from eventsourcing_app.core.personal import ERASED
 from eventsourcing_app.core.records import NO_STREAM, NewEvent
 from eventsourcing_app.core.store import EventStore
 from eventsourcing_app.models import Event, PersonalDataKey, ProjectionCheckpoint, Snapshot
-from eventsourcing_app.privacy.erasure import SUBJECT_FORGOTTEN, subject_stream
+from eventsourcing_app.privacy.erasure import SUBJECT_FORGOTTEN
 from eventsourcing_app.wiring import get_recorder, get_repository
 from tests.api.conftest import staff
 
@@ -95,8 +95,9 @@ def test_forgetting_erases_the_owner_from_every_table_and_keeps_the_history(acco
     assert key.wrapped_key is None
     assert key.forgotten_at is not None
     assert key.reason == "GDPR art. 17 request #4711"
-    record = Event.objects.get(aggregate_id=subject_stream(str(account)))
+    record = Event.objects.filter(aggregate_id=account).latest("version")
     assert record.event_type == SUBJECT_FORGOTTEN
+    assert record.version == 5
     assert record.metadata["reason"] == "GDPR art. 17 request #4711"
     assert record.event_data["subject"] == str(account)
 
@@ -168,3 +169,21 @@ def test_a_forgotten_account_cannot_be_found_by_its_old_owner(account):
     with pytest.raises(AggregateNotFound):
         get_repository(BankAccount).load(uuid.uuid4())
     assert json.dumps(list(Event.objects.values_list("event_data", flat=True))).count(OWNER) == 0
+
+
+def test_a_customer_takes_over_an_account_s_key_without_touching_its_events(account):
+    """Events name the key, not the subject: re-pointing the key moves the data to a new
+    subject, and forgetting that subject erases it."""
+    before = list(Event.objects.order_by("pk").values_list("hash", flat=True))
+    PersonalDataKey.objects.filter(subject=str(account)).update(subject="customer:42")
+    assert get_repository(BankAccount).load(account).owner == OWNER
+    with pytest.raises(CommandError, match="no personal data") as caught:
+        forget(account)
+    assert caught.value.returncode == 2
+    said = forget("customer:42")
+    assert "1 event(s) now read their personal fields as erased" in said
+    assert get_repository(BankAccount).load(account).owner == ERASED
+    assert OWNER not in database_text()
+    assert list(Event.objects.order_by("pk").values_list("hash", flat=True))[: len(before)] == (
+        before
+    )

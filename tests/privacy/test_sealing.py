@@ -17,9 +17,9 @@ from eventsourcing_app.core.personal import (
     ERASED,
     Cipher,
     Declarations,
+    ForgottenSubject,
     InMemoryKeyRing,
     PersonalDataError,
-    SubjectForgotten,
     personal_data,
 )
 from eventsourcing_app.core.records import NO_STREAM, NewEvent
@@ -71,7 +71,7 @@ def test_a_forgotten_subject_reads_as_erased_and_takes_no_new_data(cipher):
     sealed = cipher.seal("test.Signed", stream, {"name": OWNER})
     cipher.keyring.forget(str(stream))
     assert cipher.open("test.Signed", sealed) == {"name": ERASED}
-    with pytest.raises(SubjectForgotten):
+    with pytest.raises(ForgottenSubject):
         cipher.seal("test.Signed", stream, {"name": "again"})
 
 

@@ -36,10 +36,11 @@ class Command(BaseCommand):
             raise CommandError(str(refused), returncode=EXIT_CODES.get(refused.code, 1)) from None
         self.stdout.write(
             f"forgot the subject {erasure.subject} on {erasure.forgotten_at.isoformat()} by "
-            f"{by}: data key {erasure.key_id} destroyed; {erasure.events} event(s) now read "
-            f"their personal fields as erased; {erasure.snapshots} snapshot(s) deleted; read "
-            f"models of {len(erasure.aggregate_ids)} aggregate(s) re-projected; "
-            f"SubjectForgotten is event {erasure.event_id}"
+            f"{by}: data key(s) {', '.join(erasure.key_ids)} destroyed; {erasure.events} "
+            "event(s) now read their personal fields as erased; "
+            f"{erasure.snapshots} snapshot(s) deleted; read models of "
+            f"{len(erasure.aggregate_ids)} aggregate(s) re-projected; "
+            f"SubjectForgotten recorded as event(s) {', '.join(map(str, erasure.event_ids))}"
         )
 
 
