@@ -19,6 +19,7 @@ from bankdemo.domain import (
 )
 from bankdemo.models import AccountBalance, DailyTotal, LedgerEntry, TransferStatus
 from eventsourcing_app.core.personal import declarations
+from eventsourcing_app.domain.erasure import SubjectForgotten
 from eventsourcing_app.projections import Projection, handles, projection
 
 LATEST_PER_QUERY = 100  # accounts per UNION query on PostgreSQL
@@ -40,6 +41,7 @@ class AccountBalances(Projection):
     name = "bank.account_balances"
     tables = (AccountBalance,)
     inline = True
+    personal_fields = frozenset({"owner"})
 
     def prefetch(self, events, batch):
         batch.prefetch(AccountBalance, {event.aggregate_id for event in events})
@@ -69,12 +71,15 @@ class AccountBalances(Projection):
 
         self._update(event, batch, add)
 
-    def forget(self, aggregate_ids, subject, using):
+    @handles(SubjectForgotten)
+    def forgotten(self, event, batch):
         """The owner's name goes; the balance and the rest of the row stay."""
         erased = declarations.get(AccountOpened.type_name).erased
-        AccountBalance.objects.using(using).filter(account_id__in=aggregate_ids).update(
-            owner=erased
-        )
+
+        def erase(row):
+            row.owner = erased
+
+        self._update(event, batch, erase)
 
     @handles(MoneyWithdrawn)
     def withdrawn(self, event, batch):

@@ -77,11 +77,15 @@ class HandlerFailed(EventStoreError):
         self.projection = projection
         self.event = event
         self.error = error
-        super().__init__(
+        # What logs say: the error's class, not its text, which may quote the event's data
+        # (personal data included); the whole message goes on the checkpoint, which an
+        # erasure scrubs.
+        self.summary = (
             f"projection {projection} failed on event {event.id} at position {event.position} "
             f"({event.event_type} v{event.version} of {event.aggregate_id}): "
-            f"{type(error).__name__}: {error}"
+            f"{type(error).__name__}"
         )
+        super().__init__(f"{self.summary}: {error}")
 
 
 class OwnershipLost(EventStoreError):

@@ -209,8 +209,12 @@ class LogFollower:
             failed_on = exc.event if isinstance(exc, HandlerFailed) else (events or [None])[0]
             error = "".join(traceback.format_exception_only(exc)).strip()
             checkpoints.fail(sink.name, failed_on, error, self.using)
-            sink.logger.error("%s stopped: %s", sink.name, error)
-            raise BatchFailed(error) from exc
+            if isinstance(exc, HandlerFailed):  # its text may quote the event: not in logs
+                told = f"{exc.summary} (its checkpoint has the error's text)"
+            else:
+                told = error
+            sink.logger.error("%s stopped: %s", sink.name, told)
+            raise BatchFailed(told) from exc
         self._failures[sink.name] = 0
         sink.delivered(events, (time.perf_counter() - started) * 1000)
         return len(events)

@@ -37,6 +37,7 @@ from collections.abc import Iterable, Sequence
 from django.db import IntegrityError, OperationalError, connections, transaction
 from django.utils import timezone
 
+from eventsourcing_app.core.errors import HandlerFailed
 from eventsourcing_app.core.records import START
 from eventsourcing_app.models import RebuildRun
 from eventsourcing_app.projections import registry
@@ -183,7 +184,10 @@ def _run(run_id: int, using: str, waiting: Sequence[int] = ()) -> None:
         _update_unfinished(run, using, events_read=report.events_read, heartbeat_at=now,
                            finished_at=now)  # fmt: skip
     except Exception as exc:
-        logger.exception("the background rebuild %s of %s failed", run_id, run.projection)
+        if isinstance(exc, HandlerFailed):  # its text may quote the event: the run keeps it
+            logger.error("the background rebuild %s failed: %s", run_id, exc.summary)
+        else:
+            logger.exception("the background rebuild %s of %s failed", run_id, run.projection)
         error = "".join(traceback.format_exception_only(exc)).strip() or type(exc).__name__
         try:
             _update_unfinished(run, using, events_read=progress_of(run), error=error,

@@ -148,6 +148,9 @@ class Projection:
     volatile_fields: ClassVar[tuple[str, ...]] = ()
     # False for process managers (sagas): their handlers act, so a rebuild must not replay them.
     replayable: ClassVar[bool] = True
+    # Columns that copy personal data: never printed (`rebuild_projections --verify` masks
+    # them), and what `forget` must clear when the projection does not handle the erasure.
+    personal_fields: ClassVar[frozenset[str]] = frozenset()
     handlers: ClassVar[dict[str, Handler]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

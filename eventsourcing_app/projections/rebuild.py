@@ -154,7 +154,9 @@ def _compare(projection: Projection, shadows: dict[str, str], connection, report
                 report.difference_count += len(rows)
                 for row in rows[: SHOWN_DIFFERENCES - len(report.differences)]:
                     shown = ", ".join(
-                        f"{f.name}={_shown(f, v, connection)!r}"
+                        f"{f.name}=<personal data>"
+                        if f.name in projection.personal_fields
+                        else f"{f.name}={_shown(f, v, connection)!r}"
                         for f, v in zip(fields, row, strict=True)
                     )
                     report.differences.append(f"{table}: {label} ({shown})")
