@@ -59,11 +59,13 @@ DEFAULTS: dict[str, Any] = {
     # Personal data: the master key that wraps every data subject's key (32 bytes, base64),
     # as text or in a file (the PERSONAL_DATA_KEY and PERSONAL_DATA_KEY_FILE environment
     # variables win); files of earlier master keys still accepted while `rotate_master_key`
-    # re-wraps under the current one; and how many unwrapped data keys a process keeps.
+    # re-wraps under the current one; how many unwrapped data keys a process keeps; and how
+    # long it seals with a subject's key before reading the key's row again (0: every append).
     "PERSONAL_DATA_KEY": None,
     "PERSONAL_DATA_KEY_FILE": None,
     "PERSONAL_DATA_RETIRED_KEY_FILES": [],
     "PERSONAL_DATA_KEY_CACHE": 10_000,
+    "PERSONAL_DATA_SEAL_KEY_SECONDS": 30,
 }
 
 # Settings the environment overrides, for deployments configured without code.

@@ -120,9 +120,16 @@ def _aad(key_id: str, event_type: str, name: str) -> bytes:
     return f"{key_id}\x1f{event_type}\x1f{name}".encode()
 
 
+# The sealed bytes start with the value's form: text as UTF-8, anything else as JSON.
+TEXT, JSON = b"s", b"j"
+
+
 def seal_value(aead: AESGCM, key_id: str, event_type: str, name: str, value: Any) -> dict:
     nonce = os.urandom(NONCE_BYTES)
-    plain = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+    if type(value) is str:
+        plain = TEXT + value.encode()
+    else:
+        plain = JSON + json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
     sealed = nonce + aead.encrypt(nonce, plain, _aad(key_id, event_type, name))
     return {ENVELOPE: ENVELOPE_VERSION, "kid": key_id, "ct": base64.b64encode(sealed).decode()}
 
@@ -133,7 +140,11 @@ def open_value(aead: AESGCM, envelope: dict, event_type: str, name: str) -> Any:
         plain = aead.decrypt(
             sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], _aad(envelope["kid"], event_type, name)
         )
-        return json.loads(plain)
+        if plain[:1] == TEXT:
+            return plain[1:].decode()
+        if plain[:1] == JSON:
+            return json.loads(plain[1:])
+        raise ValueError("an unknown form of sealed value")
     except (InvalidTag, KeyError, TypeError, ValueError) as exc:
         raise PersonalDataError(
             f"the personal field {name!r} of a {event_type} cannot be opened: the envelope was "
@@ -148,15 +159,30 @@ class Cipher:
         self.keyring = keyring
         self.declared = declared
 
-    def seal(self, event_type: str, aggregate_id: uuid.UUID | str, data: dict) -> dict:
-        """Return `data` with its personal fields sealed (unchanged for undeclared types)."""
+    def seal(
+        self,
+        event_type: str,
+        aggregate_id: uuid.UUID | str,
+        data: dict,
+        memo: dict[str, tuple[str, AESGCM]] | None = None,
+    ) -> dict:
+        """Return `data` with its personal fields sealed (unchanged for undeclared types).
+
+        `memo` holds the keys already asked for in one append: one key-ring call per subject.
+        """
         fields = self.declared.get(event_type)
         if fields is None:
             return data
         present = [name for name in fields.fields if name in data and not is_envelope(data[name])]
         if not present:
             return data
-        key_id, aead = self.keyring.active(fields.subject_of(aggregate_id, data))
+        subject = fields.subject_of(aggregate_id, data)
+        found = memo.get(subject) if memo is not None else None
+        if found is None:
+            found = self.keyring.active(subject)
+            if memo is not None:
+                memo[subject] = found
+        key_id, aead = found
         sealed = dict(data)
         for name in present:
             sealed[name] = seal_value(aead, key_id, event_type, name, data[name])

@@ -194,7 +194,7 @@ class EventStore:
             created_text = timestamp_text(created_at)
             previous_hash = head.hash if head else GENESIS_HASH
             aggregate_text = str(aggregate_id)
-            records, plain = [], {}
+            records, plain, keys = [], {}, {}
             for offset, (
                 event,
                 data,
@@ -206,7 +206,7 @@ class EventStore:
                 if canonical_data is None:
                     plain[offset - 1] = data
                     data, canonical_data = self._seal(event.event_type, aggregate_id, data,
-                                                      offset - 1)  # fmt: skip
+                                                      offset - 1, keys)  # fmt: skip
                 digest = event_hash(
                     aggregate_id=aggregate_text,
                     aggregate_type=aggregate_type,
@@ -240,10 +240,11 @@ class EventStore:
             self.heads.remember(aggregate_id, StreamHead(aggregate_type, version, digest))
             return stored
 
-    def _seal(self, event_type: str, aggregate_id: uuid.UUID, data: dict, index: int):
-        """Return the event's data with its personal fields sealed, and its canonical form."""
+    def _seal(self, event_type: str, aggregate_id: uuid.UUID, data: dict, index: int, keys):
+        """Return the event's data with its personal fields sealed, and its canonical form;
+        `keys` are the subjects' keys already fetched in this append."""
         try:
-            sealed = self.cipher.seal(event_type, aggregate_id, data)
+            sealed = self.cipher.seal(event_type, aggregate_id, data, keys)
         except (TypeError, ValueError) as exc:
             if isinstance(exc, InvalidAppend):
                 raise

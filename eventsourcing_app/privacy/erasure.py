@@ -44,7 +44,7 @@ from eventsourcing_app.models import (
     RebuildRun,
     Snapshot,
 )
-from eventsourcing_app.privacy.keyring import DjangoKeyRing, unwrapped_keys
+from eventsourcing_app.privacy.keyring import DjangoKeyRing, sealing_keys, unwrapped_keys
 
 logger = logging.getLogger("eventsourcing.privacy")
 SUBJECT_FORGOTTEN = SubjectForgotten.type_name
@@ -148,7 +148,7 @@ def forget_subject(subject: str, *, reason: str, by: str, using: str = "default"
         subject_forgotten.send(sender=Erasure, subject=subject, aggregate_ids=aggregate_ids,
                                values=values, using=using)  # fmt: skip
         scrubbed = _scrub_errors(values, using)
-        transaction.on_commit(lambda: _after_commit(key_ids, using), using=using)
+        transaction.on_commit(lambda: _after_commit(subject, key_ids, using), using=using)
     return Erasure(subject, key_ids, len(held), aggregate_ids, snapshot_count, scrubbed, now,
                    [event.id for event in recorded])  # fmt: skip
 
@@ -238,12 +238,13 @@ def _scrub_errors(values: list[str], using: str) -> int:
     return scrubbed
 
 
-def _after_commit(key_ids: list[str], using: str) -> None:
+def _after_commit(subject: str, key_ids: list[str], using: str) -> None:
     """Let no copy of the destroyed key outlive the commit: this process's unwrapped one, and
     the old row version that PostgreSQL keeps until a vacuum (SQLite overwrites it in place,
     `secure_delete`)."""
     for key_id in key_ids:
         unwrapped_keys().drop(key_id)
+    sealing_keys().drop(using, subject)
     connection = connections[using]
     if connection.vendor == "postgresql" and not connection.in_atomic_block:
         try:

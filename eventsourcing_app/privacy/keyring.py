@@ -1,13 +1,15 @@
 """Data subjects' keys in the `personal_data_keys` table of a Django database.
 
-Every use reads the key's row, so a key destroyed by another process is never used again
-here; what a process keeps (bounded, least recently used first) is only the unwrapped key for
-a wrapped one it has seen, which spares the unwrap, never the read.
+Opening reads the key's row every time, so no process opens a value after another destroyed
+its key; what a process keeps for that (bounded, least recently used first) is the unwrapped
+key for a wrapped one it has seen, which spares the unwrap, never the read. Sealing keeps a
+subject's key for a few seconds (`SealingKeys`).
 """
 
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Collection
@@ -56,7 +58,46 @@ class UnwrappedKeys:
         return len(self._keys)
 
 
+class SealingKeys:
+    """Subjects' keys to seal with, for a few seconds each, bounded; dropped on erasure."""
+
+    def __init__(self, limit: int, seconds: float) -> None:
+        self.limit, self.seconds = limit, seconds
+        self._keys: OrderedDict[tuple[str, str], tuple[float, tuple[str, AESGCM]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, using: str, subject: str) -> tuple[str, AESGCM] | None:
+        with self._lock:
+            entry = self._keys.get((using, subject))
+            if entry is None or entry[0] < time.monotonic():
+                return None
+            return entry[1]
+
+    def put(self, using: str, subject: str, key: tuple[str, AESGCM]) -> None:
+        if self.seconds <= 0:
+            return
+        with self._lock:
+            self._keys[(using, subject)] = (time.monotonic() + self.seconds, key)
+            self._keys.move_to_end((using, subject))
+            while len(self._keys) > self.limit:
+                self._keys.popitem(last=False)
+
+    def drop(self, using: str, subject: str) -> None:
+        with self._lock:
+            self._keys.pop((using, subject), None)
+
+
 _unwrapped: UnwrappedKeys | None = None
+_sealing: SealingKeys | None = None
+
+
+def sealing_keys() -> SealingKeys:
+    global _sealing
+    if _sealing is None:
+        _sealing = SealingKeys(
+            conf.get("PERSONAL_DATA_KEY_CACHE"), float(conf.get("PERSONAL_DATA_SEAL_KEY_SECONDS"))
+        )
+    return _sealing
 
 
 def unwrapped_keys() -> UnwrappedKeys:
@@ -87,19 +128,37 @@ class DjangoKeyRing:
 
     def active(self, subject: str) -> tuple[str, AESGCM]:
         """Return the subject's newest key, made now if they have none; refuse a forgotten
-        subject (forgetting destroys every key of theirs)."""
+        subject (forgetting destroys every key of theirs).
+
+        A key to seal with is kept for `PERSONAL_DATA_SEAL_KEY_SECONDS` (a read per append
+        would cost a round trip each). Sealing under a key another process destroyed within
+        that time exposes nothing, since the value is unreadable from the start; opening
+        always reads the key's row.
+        """
+        cached = sealing_keys().get(self.using, subject)
+        if cached is not None:
+            return cached
+        found, made = self._active(subject)
+        if made:  # kept once its row is committed: a rolled-back append must not leave it
+            transaction.on_commit(lambda: sealing_keys().put(self.using, subject, found),
+                                  using=self.using)  # fmt: skip
+        else:
+            sealing_keys().put(self.using, subject, found)
+        return found
+
+    def _active(self, subject: str) -> tuple[tuple[str, AESGCM], bool]:
         rows = self._fetch(
             f"SELECT key_id, wrapped_key, master_key_id FROM {TABLE} WHERE subject = %s "
             "ORDER BY created_at DESC LIMIT 1",
             [subject],
         )
         if not rows:
-            return self._create(subject)
+            return self._create(subject), True
         key_id, wrapped, master_id = rows[0]
         if wrapped is None:
             raise ForgottenSubject(subject)
         key_id = str(key_id if isinstance(key_id, uuid.UUID) else uuid.UUID(key_id))
-        return key_id, unwrapped_keys().get(key_id, master_id, wrapped)
+        return (key_id, unwrapped_keys().get(key_id, master_id, wrapped)), False
 
     def _create(self, subject: str) -> tuple[str, AESGCM]:
         # Two writers making a new subject's first key at once each make one: both seal, and

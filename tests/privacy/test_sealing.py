@@ -6,6 +6,7 @@ import json
 import uuid
 
 import pytest
+from django.db import transaction
 
 from bankdemo import services
 from bankdemo.domain import BankAccount
@@ -27,7 +28,7 @@ from eventsourcing_app.core.store import EventStore
 from eventsourcing_app.core.verification import verify_chains
 from eventsourcing_app.models import Event, PersonalDataKey
 from eventsourcing_app.privacy import masterkey
-from eventsourcing_app.wiring import get_recorder, get_repository
+from eventsourcing_app.wiring import get_event_store, get_recorder, get_repository
 
 OWNER = "Ada Quirinus Lovelace"
 
@@ -128,3 +129,26 @@ def test_without_a_master_key_personal_data_is_refused_with_what_to_do(monkeypat
         services.account_open(owner=OWNER, currency="EUR")
     assert not Event.objects.exists()
     assert not PersonalDataKey.objects.exists()
+
+
+@pytest.mark.usefixtures("log_db")
+def test_a_key_made_in_an_append_that_rolled_back_is_not_used_again():
+    """The key's row goes with the failed append; the next append makes a key that exists."""
+    store = get_event_store()
+    stream = uuid.uuid4()
+    opened = NewEvent("bank.AccountOpened", {"owner": OWNER, "currency": "EUR",
+                                             "overdraft_limit": "0"})  # fmt: skip
+
+    def failing_command():
+        with transaction.atomic():
+            store.append(stream, [opened], expected_version=NO_STREAM,
+                         aggregate_type="bank.Account")  # fmt: skip
+            raise RuntimeError("the command failed after its append")
+
+    with pytest.raises(RuntimeError):
+        failing_command()
+    assert not PersonalDataKey.objects.exists()
+    store.append(stream, [opened], expected_version=NO_STREAM, aggregate_type="bank.Account")
+    kid = Event.objects.get(aggregate_id=stream).event_data["owner"]["kid"]
+    assert PersonalDataKey.objects.filter(key_id=kid).exists()
+    assert get_repository(BankAccount).load(stream).owner == OWNER
