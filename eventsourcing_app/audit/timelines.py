@@ -1,14 +1,17 @@
 """What the audit pages show: an aggregate's timeline with the state after each event and the
-diff from the one before, state at a point in time, comparisons, and correlation trails."""
+diff from the one before, its personal data opened or the record of its erasure, state at a
+point in time, comparisons, and correlation trails."""
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from eventsourcing_app.audit import paging
 from eventsourcing_app.audit.paging import page_report
 from eventsourcing_app.core.errors import DomainError
 from eventsourcing_app.core.mapper import EventMapper
@@ -20,6 +23,7 @@ from eventsourcing_app.ledger.digests import DigestError
 from eventsourcing_app.ledger.integrity import stream_integrity
 from eventsourcing_app.ledger.proofs import LedgerEntry, ledger_entry
 from eventsourcing_app.ledger.tree import Leaf, LedgerDamaged, LedgerTree
+from eventsourcing_app.privacy.disclosure import Disclosure, PersonalKeys
 
 MAX_VERSION = 2**31 - 1  # the version column's range on every database
 # What a damaged ledger or an altered row can raise while a page reads them: shown, never a 500.
@@ -46,6 +50,7 @@ class TimelineEntry:
     error: str = ""
     breaks: list[ChainBreak] = field(default_factory=list)
     leaf: Leaf | None = None
+    personal: Disclosure | None = None
 
     @property
     def upcast(self) -> bool:
@@ -109,12 +114,28 @@ def diff(before: dict[str, Any], after: dict[str, Any]) -> list[Change]:
     ] + [Change(name, value, None) for name, value in before.items() if name not in after]
 
 
-def replayer(mapper: EventMapper):
-    """Return `apply(aggregate, stored)`: apply one stored event, return "" or why it failed."""
+def forget_replayed_states(using: str, aggregate_id: uuid.UUID, personal: PersonalKeys) -> None:
+    """Drop the stream's states that this process replayed before its data was erased: they
+    hold the opened values (once per erasure; states replayed after hold the erased ones)."""
+    for key_id in personal.forgotten:
+        _drop_replayed_states(using, aggregate_id, key_id)
+
+
+@functools.lru_cache(maxsize=10_000)  # remembers which erasures were dropped already
+def _drop_replayed_states(using: str, aggregate_id: uuid.UUID, key_id: str) -> None:
+    paging.CACHE.drop((using, aggregate_id))
+
+
+def replayer(mapper: EventMapper, personal: PersonalKeys | None = None):
+    """Return `apply(aggregate, stored)`: apply one stored event, return "" or why it failed.
+
+    `personal` gives the keys to open personal fields with (else each event asks the key ring).
+    """
 
     def apply(aggregate: Aggregate, stored: StoredEvent) -> str:
         try:
-            aggregate.apply(mapper.to_domain(stored))
+            keys = personal.keys_of(stored) if personal is not None else None
+            aggregate.apply(mapper.to_domain(stored, keys))
         except REPLAY_ERRORS as exc:  # an altered row may hold anything
             return str(exc) or type(exc).__name__
         return ""
@@ -123,12 +144,16 @@ def replayer(mapper: EventMapper):
 
 
 def entries_of(
-    events: list[StoredEvent], aggregate: Aggregate | None, mapper: EventMapper | None = None
+    events: list[StoredEvent],
+    aggregate: Aggregate | None,
+    mapper: EventMapper | None = None,
+    personal: PersonalKeys | None = None,
 ) -> list[TimelineEntry]:
     """Return the cards of `events`, applied in turn to `aggregate` (replayed up to the first
-    of them; None when the stream has no aggregate class here)."""
+    of them; None when the stream has no aggregate class here), their personal fields opened
+    with `personal` (the page's keys, `personal_keys`)."""
     mapper = mapper or EventMapper()
-    apply = replayer(mapper)
+    apply = replayer(mapper, personal)
     entries: list[TimelineEntry] = []
     previous: dict[str, Any] = state_of(aggregate) if aggregate and aggregate.version else {}
     for stored in events:
@@ -144,7 +169,10 @@ def entries_of(
             if aggregate is not None and not error:
                 error = apply(aggregate, stored)
                 state = state_of(aggregate) if not error else previous
-        entries.append(TimelineEntry(stored, upcast_data, state, diff(previous, state), error))
+        entry = TimelineEntry(stored, upcast_data, state, diff(previous, state), error)
+        if personal is not None:
+            entry.personal = personal.disclose(stored.event_type, stored.data)
+        entries.append(entry)
         previous = state
     return entries
 

@@ -17,6 +17,7 @@ from eventsourcing_app.core.mapper import EventMapper
 from eventsourcing_app.core.repository import Repository
 from eventsourcing_app.domain.aggregate import aggregate_types
 from eventsourcing_app.models import Event
+from eventsourcing_app.privacy.disclosure import personal_keys
 from eventsourcing_app.wiring import get_event_store
 
 TRAIL_PAGE = 200
@@ -91,9 +92,14 @@ class AuditViews:
         if not rows and not count and checked.intact:
             raise Http404("no such aggregate")
         mapper = EventMapper()
+        # One look-up of the keys for the page (and the replay before it), one of the erasures.
+        personal = personal_keys(
+            mapper, [(row.event_type, row.data) for row in rows], using, stream=aggregate_id
+        )
+        timelines.forget_replayed_states(using, aggregate_id, personal)
         prior = paging.replay_before(store, aggregate_id, cls, page, predecessor,
-                                     timelines.replayer(mapper))  # fmt: skip
-        entries = timelines.entries_of(events, prior.aggregate, mapper)
+                                     timelines.replayer(mapper, personal))  # fmt: skip
+        entries = timelines.entries_of(events, prior.aggregate, mapper, personal)
         timelines.mark(entries, checked)
         context = self._context(
             request,
@@ -104,6 +110,7 @@ class AuditViews:
             page=page,
             prior=prior,
             integrity=checked,
+            personal=personal,
             carded={entry.event.id for entry in entries},
             chart=charts.chart(
                 aggregate_type,
@@ -247,15 +254,19 @@ class AuditViews:
         return TemplateResponse(request, "admin/eventsourcing/correlation.html", context)
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
-        """The event page: the event's fields, its integrity and its entry in the ledger."""
+        """The event page: the event's fields, its personal data opened (or the record of its
+        erasure), its integrity and its entry in the ledger."""
         if obj is not None:
             store = get_event_store()
             checked = timelines.integrity(store, obj.aggregate_id)
             using = store_using(store)
+            sealed = [(obj.event_type, obj.event_data)]
+            personal = personal_keys(EventMapper(), sealed, using)
             context.update(
                 integrity=checked,
                 event_breaks=checked.breaks_of(obj.id),
                 ledger=timelines.entry_in_ledger(obj.id, obj.hash, using),
+                personal=personal.disclose(obj.event_type, obj.event_data),
             )
         return super().render_change_form(request, context, add, change, form_url, obj)
 
