@@ -22,8 +22,10 @@ from bankdemo.api.pagination import (
 )
 from bankdemo.domain import MINOR_UNITS, BankAccount, Transfer
 from bankdemo.models import AccountBalance, TransferStatus
+from eventsourcing_app.core.mapper import EventMapper
 from eventsourcing_app.domain import AggregateNotFound
 from eventsourcing_app.models import Event
+from eventsourcing_app.privacy.disclosure import Disclosure, personal_keys
 from eventsourcing_app.projections.status import projection_status, projection_statuses
 from eventsourcing_app.wiring import get_event_store
 
@@ -101,19 +103,75 @@ class EventMetadataOut(serializers.Serializer):
     recorded_at = serializers.CharField(allow_null=True, help_text="when an import stored it")
 
 
+class ErasedOut(serializers.Serializer):
+    at = serializers.DateTimeField(
+        source="forgotten_at", allow_null=True, help_text="when (null: no record says)"
+    )
+    by = serializers.CharField(source="forgotten_by", help_text="who forgot them")
+    reason = serializers.CharField(help_text="why")
+
+
 class EventOut(serializers.Serializer):
+    """An event of the log. Its personal fields are opened, or read as erased once their data
+    subject was forgotten; the log keeps them sealed, and its hashes cover the seal."""
+
     position = serializers.SerializerMethodField(help_text='log position, "<transaction>-<id>"')
     aggregate_id = serializers.UUIDField()
     aggregate_type = serializers.CharField()
     version = serializers.IntegerField()
     event_type = serializers.CharField()
     schema_version = serializers.IntegerField()
-    data = serializers.JSONField(source="event_data", help_text="as stored, never upcast")
+    data = serializers.SerializerMethodField(
+        help_text="as stored, never upcast, its personal fields opened (or the erased value, "
+        '"[erased]"); sealed as stored when they cannot be opened (`personal_data_error`)'
+    )
+    erased = serializers.SerializerMethodField(
+        help_text="when the event's personal data was erased, by whom and why (null: it was not)"
+    )
+    personal_data_error = serializers.SerializerMethodField(
+        help_text="why the personal fields could not be opened (null: they were, or it has none)"
+    )
     created_at = serializers.DateTimeField()
     metadata = EventMetadataOut()
 
     def get_position(self, event: Event) -> str:
         return str(event.position)
+
+    @extend_schema_field(OpenApiTypes.ANY)
+    def get_data(self, event: Event):
+        disclosure = self._disclosure(event)
+        return event.event_data if disclosure.data is None else disclosure.data
+
+    @extend_schema_field(ErasedOut(allow_null=True))
+    def get_erased(self, event: Event) -> dict | None:
+        disclosure = self._disclosure(event)
+        if disclosure.erasures:
+            return ErasedOut(disclosure.erasures[0]).data
+        if disclosure.erased:  # a destroyed key that no record explains
+            return {"at": None, "by": "", "reason": ""}
+        return None
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_personal_data_error(self, event: Event) -> str | None:
+        return self._disclosure(event).problem or None
+
+    def _disclosure(self, event: Event) -> Disclosure:
+        disclosed = self.context.setdefault("disclosed", {})
+        if event.id not in disclosed:  # not given for a page (`events_out`): this one alone
+            disclosed.update(disclose([event]))
+        return disclosed[event.id]
+
+
+def disclose(events: list[Event]) -> dict[int, Disclosure]:
+    """Open the personal fields of `events`, with one look-up of their keys and erasures."""
+    sealed = [(event.event_type, event.event_data) for event in events]
+    personal = personal_keys(EventMapper(), sealed)
+    return {event.id: personal.disclose(event.event_type, event.event_data) for event in events}
+
+
+def events_out(events: list[Event]) -> list:
+    """A page of events as the API shows them (`EventOut`)."""
+    return EventOut(events, many=True, context={"disclosed": disclose(events)}).data
 
 
 class ProjectionOut(serializers.Serializer):
@@ -212,7 +270,7 @@ class AccountEvents(generics.GenericAPIView):
         page = self.paginate_queryset(events)
         if not page and not events.exists():
             raise AggregateNotFound(f"no account {account_id!r}")
-        return self.get_paginated_response(EventOut(page, many=True).data)
+        return self.get_paginated_response(events_out(page))
 
 
 class AccountState(APIView):
@@ -312,7 +370,8 @@ class EventList(generics.ListAPIView):
         summary="The global event log in position order",
     )
     def get(self, request, *args, **kwargs):
-        return self.list(request, *args, **kwargs)
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response(events_out(page))
 
 
 class ProjectionList(APIView):
