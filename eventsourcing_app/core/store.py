@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import re
 import uuid
@@ -344,10 +343,16 @@ class EventStore:
 
 
 def _with_plain_data(stored: list[StoredEvent], plain: dict[int, dict]) -> list[StoredEvent]:
-    return [
-        dataclasses.replace(event, data=plain[index]) if index in plain else event
-        for index, event in enumerate(stored)
-    ]
+    """The stored events, those of `plain` with their data as given (built field by field:
+    `dataclasses.replace` costs several times more)."""
+    return [_with_data(event, plain[index]) if index in plain else event
+            for index, event in enumerate(stored)]  # fmt: skip
+
+
+def _with_data(e: StoredEvent, data: dict) -> StoredEvent:
+    return StoredEvent(e.aggregate_id, e.aggregate_type, e.event_type, e.version,
+                       e.schema_version, data, e.metadata, e.created_at, e.hash,
+                       e.previous_hash, e.id, e.transaction_id)  # fmt: skip
 
 
 def _aggregate_id(stream: Any) -> uuid.UUID:
