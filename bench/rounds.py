@@ -25,6 +25,7 @@ class Config:
     log_sizes: tuple[int, ...]  # rebuild and admin pages at these log sizes
     ledger_events: int  # the ledger's sealing and proofs at this log size (and a tenth of it)
     timeline_events: int  # the admin timeline's pages over one stream this long
+    personal_events: int  # read_log of this many events with a sealed field, and without
 
 
 QUICK = Config(
@@ -38,6 +39,7 @@ QUICK = Config(
     log_sizes=(10_000, 100_000),
     ledger_events=20_000,
     timeline_events=10_000,
+    personal_events=10_000,
 )
 DEFAULT = Config(
     name="default",
@@ -50,6 +52,7 @@ DEFAULT = Config(
     log_sizes=(10_000, 100_000),
     ledger_events=200_000,
     timeline_events=100_000,
+    personal_events=100_000,
 )
 FULL = Config(
     name="full",
@@ -62,6 +65,7 @@ FULL = Config(
     log_sizes=(10_000, 100_000, 1_000_000),
     ledger_events=1_000_000,
     timeline_events=100_000,
+    personal_events=100_000,
 )
 CONFIGS = {config.name: config for config in (QUICK, DEFAULT, FULL)}
 

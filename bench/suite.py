@@ -18,6 +18,7 @@ from bench import (
     loading,
     on_sqlite,
     peer,
+    personal,
     processes,
     readers,
     rebuilding,
@@ -234,17 +235,21 @@ def run_suite(config: Config) -> int:
         rows += log_rows(info, config)
         progress(f"ledger: sealing, proofs and memory at {config.ledger_events:,} events")
         rows += ledger.rows(info, config.ledger_events, min(config.rounds, ledger.ROUNDS))
+        progress(f"personal data: sealed and plain notes, read_log of {config.personal_events:,}")
+        rows += personal.rows(info, config)
         progress("sqlite: the same appends and reads on SQLite, in a process of its own")
         sqlite_rows, meta["sqlite"] = on_sqlite.rows(quick=config.name != "full")
         rows += sqlite_rows
         report.add_ratios(rows)
         report.add_targets(rows, TARGETS)
         ledger.add_targets(rows)
+        personal.add_targets(rows)
     finally:
         if pool is not None:
             pool.close()
         loading.tidy_up()
         ledger.tidy_up(info)
+        personal.tidy_up(info)
         scratch.tidy_up(info)
         if library is not None:
             peer.tidy_up(library, info)
