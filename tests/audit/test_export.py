@@ -34,12 +34,6 @@ def history():
     seeding.seed_transfers(2)
 
 
-@pytest.fixture
-def auditor(client):
-    login(client, "auditor", "auditors")
-    return client
-
-
 def download(client, fmt: str, query: str = "") -> tuple[bytes, str]:
     response = client.get(f"{EXPORT}{fmt}/" + (f"?{query}" if query else ""))
     assert response.status_code == 200, response

@@ -22,17 +22,11 @@ from eventsourcing_app.ledger import digests, keys
 from eventsourcing_app.ledger.sealer import Sealer, seal_now
 from eventsourcing_app.models import Event
 from eventsourcing_app.wiring import get_event_store, get_recorder, get_repository
-from tests.audit.test_admin import EVENTS, login
+from tests.audit.test_admin import EVENTS
 from tests.helpers import deposits, new_id, on_postgresql
 from tests.ledger.test_sealing import append_streams
 
 pytestmark = pytest.mark.usefixtures("log_db")
-
-
-@pytest.fixture
-def auditor(client):
-    login(client, "auditor", "auditors")
-    return client
 
 
 @pytest.fixture

@@ -36,12 +36,6 @@ def officer(client):
     return client
 
 
-@pytest.fixture
-def auditor(client):
-    login(client, "auditor", "auditors")
-    return client
-
-
 def key_of(account) -> PersonalDataKey:
     return PersonalDataKey.objects.get(subject=str(account))
 

@@ -21,7 +21,7 @@ from eventsourcing_app.models import Event, PersonalDataKey
 from eventsourcing_app.privacy import keyring
 from eventsourcing_app.privacy.erasure import forget_subject
 from eventsourcing_app.wiring import get_event_store, get_repository
-from tests.audit.test_admin import EVENTS, login
+from tests.audit.test_admin import EVENTS
 from tests.helpers import new_id
 
 pytestmark = pytest.mark.usefixtures("log_db")
@@ -31,19 +31,6 @@ REASON = "GDPR art. 17 request 4711"
 OFFICER = "privacy-officer"
 NOTED = "test.PersonNoted"  # a personal event type of these tests: one subject per event
 OPENED = "Personal data (sealed in the event, shown opened):"
-
-
-@pytest.fixture
-def auditor(client):
-    login(client, "auditor", "auditors")
-    return client
-
-
-@pytest.fixture(autouse=True)
-def fresh_cache():
-    paging.CACHE.clear()
-    yield
-    paging.CACHE.clear()
 
 
 @pytest.fixture

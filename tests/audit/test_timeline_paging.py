@@ -14,25 +14,12 @@ from eventsourcing_app.core.context import metadata_context
 from eventsourcing_app.ledger.sealer import seal_now
 from eventsourcing_app.models import Event
 from eventsourcing_app.wiring import get_event_store, get_repository
-from tests.audit.test_admin import EVENTS, login
+from tests.audit.test_admin import EVENTS
 from tests.audit.test_ledger_pages import tamper
 
 pytestmark = pytest.mark.usefixtures("log_db")
 
 LENGTH = 250
-
-
-@pytest.fixture
-def auditor(client):
-    login(client, "auditor", "auditors")
-    return client
-
-
-@pytest.fixture(autouse=True)
-def fresh_cache():
-    paging.CACHE.clear()
-    yield
-    paging.CACHE.clear()
 
 
 @pytest.fixture
