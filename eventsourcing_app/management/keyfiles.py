@@ -14,6 +14,7 @@ from eventsourcing_app import conf
 class KeyFileCommand(BaseCommand):
     """Write a new key to FILE (default: the `setting`), unless it exists."""
 
+    requires_system_checks: list = []  # the checks would only warn of the key it is making
     setting: str  # the EVENTSOURCING setting that names the file
     what: str  # "a signing key", for the messages
 
