@@ -63,9 +63,12 @@ class EventMapper:
                 f"of {stored.aggregate_type} {stored.aggregate_id})"
             ) from None
         except DomainError as exc:
-            raise type(exc)(
-                f"{exc} (event v{stored.version} of {stored.aggregate_type} {stored.aggregate_id})"
-            ) from None
+            # The same error, its message naming the event (its class may want more than a
+            # message to be made anew).
+            exc.args = (
+                f"{exc} (event v{stored.version} of {stored.aggregate_type} {stored.aggregate_id})",
+            )
+            raise exc from None
 
     def payload(
         self, stored: StoredEvent, keys: Mapping[str, Any] | None = None

@@ -40,10 +40,11 @@ class PersonalDataError(DomainError):
 class ForgottenSubject(PersonalDataError):
     """The data subject was forgotten: no new personal data of theirs is accepted."""
 
-    def __init__(self, subject: str) -> None:
+    def __init__(self, subject: str, message: str | None = None) -> None:
         super().__init__(
-            f"the data subject {subject} was forgotten: their personal data cannot be recorded "
-            "again under this subject"
+            message
+            or f"the data subject {subject} was forgotten: their personal data cannot be "
+            "recorded again under this subject"
         )
         self.subject = subject
 

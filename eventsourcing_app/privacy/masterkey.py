@@ -19,9 +19,10 @@ from eventsourcing_app.core.personal import KEY_BYTES, PersonalDataError
 class NoMasterKey(PersonalDataError):
     """No master key is configured: personal fields can be neither sealed nor opened."""
 
-    def __init__(self) -> None:
+    def __init__(self, message: str | None = None) -> None:
         super().__init__(
-            "no master key for personal data: set PERSONAL_DATA_KEY_FILE (a file holding 32 "
+            message
+            or "no master key for personal data: set PERSONAL_DATA_KEY_FILE (a file holding 32 "
             "random bytes in base64) or PERSONAL_DATA_KEY, in the environment or in "
             "EVENTSOURCING; `manage.py personal_data_keygen FILE` makes one"
         )

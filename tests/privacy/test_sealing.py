@@ -28,6 +28,7 @@ from eventsourcing_app.core.store import EventStore
 from eventsourcing_app.core.verification import verify_chains
 from eventsourcing_app.models import Event, PersonalDataKey
 from eventsourcing_app.privacy import masterkey
+from eventsourcing_app.privacy.keyring import unwrapped_keys
 from eventsourcing_app.wiring import get_event_store, get_recorder, get_repository
 
 OWNER = "Ada Quirinus Lovelace"
@@ -152,3 +153,14 @@ def test_a_key_made_in_an_append_that_rolled_back_is_not_used_again():
     kid = Event.objects.get(aggregate_id=stream).event_data["owner"]["kid"]
     assert PersonalDataKey.objects.filter(key_id=kid).exists()
     assert get_repository(BankAccount).load(stream).owner == OWNER
+
+
+@pytest.mark.django_db
+def test_reading_without_the_master_key_names_the_event_and_what_to_do(monkeypatch):
+    account, _ = services.account_open(owner=OWNER, currency="EUR")
+    key = PersonalDataKey.objects.get(subject=str(account.id))
+    unwrapped_keys().drop(str(key.key_id))
+    monkeypatch.delenv("PERSONAL_DATA_KEY")
+    with pytest.raises(PersonalDataError, match="personal_data_keygen") as caught:
+        get_repository(BankAccount).load(account.id)
+    assert f"(event v1 of bank.Account {account.id})" in str(caught.value)

@@ -87,6 +87,8 @@ class Fleet:
             "DJANGO_SECURE_PROXY_SSL_HEADER": "X-Forwarded-Proto",
             "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
             "PYTHONUNBUFFERED": "1",
+            # The test run's master key (tests/settings.py): the children open what it sealed.
+            "PERSONAL_DATA_KEY": os.environ["PERSONAL_DATA_KEY"],
             **env,
         }
         self.processes: list[Process] = []
