@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 from collections.abc import Callable
@@ -60,6 +61,9 @@ def setup_django() -> None:
     # The benchmark's own threads (8 clients of the bare service, the writers) each hold a
     # pooled connection at once; servers it starts inherit this too.
     os.environ.setdefault("DJANGO_DB_POOL_MAX", str(BENCH_POOL_MAX))
+    # The bank's owners are personal data, sealed on append: a master key of the run's own,
+    # in the environment so that the processes it starts share it.
+    os.environ.setdefault("PERSONAL_DATA_KEY", base64.b64encode(os.urandom(32)).decode())
     import django
 
     django.setup()
