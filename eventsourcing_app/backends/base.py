@@ -26,6 +26,7 @@ from eventsourcing_app.core.records import (
     Position,
     StoredEvent,
     StreamHead,
+    stored_event,
 )
 from eventsourcing_app.models import Event
 
@@ -241,19 +242,19 @@ class DjangoRecorder:
             created_at = dt.datetime.fromisoformat(created_at)
         if created_at.tzinfo is None:
             created_at = created_at.replace(tzinfo=dt.UTC)
-        return StoredEvent(
-            id=row[0],
-            transaction_id=int(row[1]),
-            aggregate_id=aggregate_id,
-            aggregate_type=row[3],
-            event_type=row[4],
-            version=row[5],
-            schema_version=row[6],
-            data=row[7] if self.driver_decodes_json else _loads(row[7]),
-            metadata=row[8] if self.driver_decodes_json else _loads(row[8]),
-            created_at=created_at,
-            hash=row[10],
-            previous_hash=row[11],
+        return stored_event(
+            aggregate_id,
+            row[3],
+            row[4],
+            row[5],
+            row[6],
+            row[7] if self.driver_decodes_json else _loads(row[7]),
+            row[8] if self.driver_decodes_json else _loads(row[8]),
+            created_at,
+            row[10],
+            row[11],
+            row[0],
+            int(row[1]),
         )
 
     def _uuid_param(self, value: uuid.UUID):

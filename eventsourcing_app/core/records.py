@@ -118,7 +118,7 @@ class StoredEvent(EventRecord):
 
     @classmethod
     def from_record(cls, record: EventRecord, *, id: int, transaction_id: int) -> StoredEvent:
-        return cls(
+        return stored_event(
             record.aggregate_id,
             record.aggregate_type,
             record.event_type,
@@ -132,6 +132,56 @@ class StoredEvent(EventRecord):
             id,
             transaction_id,
         )
+
+
+# Each field's own slot setter: a frozen dataclass's __init__ goes through object.__setattr__
+# once a field, and the log's reads build one StoredEvent per row.
+(
+    _set_aggregate_id,
+    _set_aggregate_type,
+    _set_event_type,
+    _set_version,
+    _set_schema_version,
+    _set_data,
+    _set_metadata,
+    _set_created_at,
+    _set_hash,
+    _set_previous_hash,
+    _set_id,
+    _set_transaction_id,
+) = (getattr(StoredEvent, field.name).__set__ for field in dataclasses.fields(StoredEvent))
+_new = object.__new__
+
+
+def stored_event(
+    aggregate_id: uuid.UUID,
+    aggregate_type: str,
+    event_type: str,
+    version: int,
+    schema_version: int,
+    data: dict[str, Any],
+    metadata: dict[str, Any],
+    created_at: dt.datetime,
+    hash: str,
+    previous_hash: str,
+    id: int,
+    transaction_id: int,
+) -> StoredEvent:
+    """`StoredEvent(...)` (the same fields, in the same order) in about half the time."""
+    event = _new(StoredEvent)
+    _set_aggregate_id(event, aggregate_id)
+    _set_aggregate_type(event, aggregate_type)
+    _set_event_type(event, event_type)
+    _set_version(event, version)
+    _set_schema_version(event, schema_version)
+    _set_data(event, data)
+    _set_metadata(event, metadata)
+    _set_created_at(event, created_at)
+    _set_hash(event, hash)
+    _set_previous_hash(event, previous_hash)
+    _set_id(event, id)
+    _set_transaction_id(event, transaction_id)
+    return event
 
 
 @dataclass(frozen=True)
