@@ -47,6 +47,22 @@ def fast_canonical_json(value: Any) -> str | None:
         return None
 
 
+def fast_canonical_object(value: dict, known: Mapping[str, str]) -> str | None:
+    """Return the dict `value` as canonical JSON, taking the canonical text of the values of
+    `known`'s keys as given; None when it holds something unusual or bad."""
+    try:
+        for key in value:
+            if type(key) is not str:
+                return None
+        items = []
+        for key in sorted(value):
+            text = known.get(key)
+            items.append(f"{_fast(key, 0)}:{_fast(value[key], 1) if text is None else text}")
+        return "{" + ",".join(items) + "}"
+    except _Unusual:
+        return None
+
+
 def _fast(value: Any, depth: int) -> str:
     """The common case of `_encode`, for exact dicts, lists, strings and numbers: same output.
 

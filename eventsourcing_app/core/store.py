@@ -20,6 +20,7 @@ from eventsourcing_app.core.hashchain import (
     canonical_json,
     event_hash,
     fast_canonical_json,
+    fast_canonical_object,
     timestamp_text,
 )
 from eventsourcing_app.core.heads import StreamHeads
@@ -36,6 +37,7 @@ from eventsourcing_app.core.records import (
     Position,
     StoredEvent,
     StreamHead,
+    stored_event,
 )
 
 TYPE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)*$")
@@ -242,13 +244,14 @@ class EventStore:
     def _seal(self, event_type: str, aggregate_id: uuid.UUID, data: dict, index: int, keys):
         """Return the event's data with its personal fields sealed, and its canonical form;
         `keys` are the subjects' keys already fetched in this append."""
+        texts: dict[str, str] = {}
         try:
-            sealed = self.cipher.seal(event_type, aggregate_id, data, keys)
+            sealed = self.cipher.seal(event_type, aggregate_id, data, keys, texts)
         except (TypeError, ValueError) as exc:
             if isinstance(exc, InvalidAppend):
                 raise
             raise InvalidAppend(f"events[{index}].data cannot be sealed: {exc}") from None
-        canonical = fast_canonical_json(sealed)
+        canonical = fast_canonical_object(sealed, texts)
         if canonical is None:
             canonical = canonical_json(sealed, f"events[{index}].data")
         return sealed, canonical
@@ -350,9 +353,9 @@ def _with_plain_data(stored: list[StoredEvent], plain: dict[int, dict]) -> list[
 
 
 def _with_data(e: StoredEvent, data: dict) -> StoredEvent:
-    return StoredEvent(e.aggregate_id, e.aggregate_type, e.event_type, e.version,
-                       e.schema_version, data, e.metadata, e.created_at, e.hash,
-                       e.previous_hash, e.id, e.transaction_id)  # fmt: skip
+    return stored_event(e.aggregate_id, e.aggregate_type, e.event_type, e.version,
+                        e.schema_version, data, e.metadata, e.created_at, e.hash,
+                        e.previous_hash, e.id, e.transaction_id)  # fmt: skip
 
 
 def _aggregate_id(stream: Any) -> uuid.UUID:

@@ -12,7 +12,7 @@ from typing import Any
 from django.db.models import Q
 
 from eventsourcing_app.core.mapper import EventMapper
-from eventsourcing_app.core.personal import Cipher, PersonalDataError, is_envelope
+from eventsourcing_app.core.personal import Cipher, PersonalDataError, envelope_key_id, is_envelope
 from eventsourcing_app.core.records import StoredEvent
 from eventsourcing_app.models import PersonalDataKey
 
@@ -65,7 +65,7 @@ class PersonalKeys:
         except PersonalDataError as exc:
             return Disclosure(erasures=erasures, erased=erased, problem=str(exc))
         shown = {name: opened[name] for name in names
-                 if self.keys.get(data[name].get("kid")) is not None}  # fmt: skip
+                 if self.keys.get(envelope_key_id(data[name])) is not None}  # fmt: skip
         return Disclosure(shown, erasures, erased, data=opened)
 
     def keys_of(self, stored: StoredEvent) -> Mapping[str, Any] | None:

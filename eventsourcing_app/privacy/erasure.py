@@ -32,6 +32,7 @@ from eventsourcing_app.core.personal import (
     ERASED,
     PersonalFields,
     declarations,
+    envelope_key_id,
     is_envelope,
     open_value,
 )
@@ -165,7 +166,7 @@ def subject_events(
         for event in rows.iterator(chunk_size=CHUNK):
             data = event.event_data
             named = [data[name] for name in fields.fields if name in data]
-            if any(is_envelope(value) and value.get("kid") in key_ids for value in named) or (
+            if any(envelope_key_id(value) in key_ids for value in named) or (
                 any(not is_envelope(value) for value in named)
                 and _subject(fields, event) == subject
             ):
@@ -200,8 +201,9 @@ def _values(held, key_ids: set[str], using: str) -> list[str]:
     for event, fields in held:
         for name in fields.fields:
             envelope = event.event_data.get(name)
-            if is_envelope(envelope) and keys.get(envelope.get("kid")) is not None:
-                value = open_value(keys[envelope["kid"]], envelope, event.event_type, name)
+            key_id = envelope_key_id(envelope)
+            if key_id is not None and keys.get(key_id) is not None:
+                value = open_value(keys[key_id], envelope, event.event_type, name)
                 values |= _texts(value)
     return sorted(value for value in values if value)
 

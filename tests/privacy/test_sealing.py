@@ -12,6 +12,7 @@ from bankdemo import services
 from bankdemo.domain import BankAccount
 from bankdemo.models import AccountBalance
 from eventsourcing_app.core.errors import InvalidAppend
+from eventsourcing_app.core.hashchain import canonical_json, fast_canonical_object
 from eventsourcing_app.core.memory import InMemoryRecorder
 from eventsourcing_app.core.personal import (
     ENVELOPE,
@@ -21,6 +22,10 @@ from eventsourcing_app.core.personal import (
     ForgottenSubject,
     InMemoryKeyRing,
     PersonalDataError,
+    envelope_key_id,
+    envelope_parts,
+    envelope_text,
+    is_envelope,
     personal_data,
 )
 from eventsourcing_app.core.records import NO_STREAM, NewEvent
@@ -48,9 +53,10 @@ def test_a_sealed_field_is_an_envelope_and_opens_again(cipher):
     sealed = cipher.seal("test.Signed", stream, data)
     assert sealed["plan"] == "gold"
     for name in ("name", "address"):
-        assert set(sealed[name]) == {ENVELOPE, "kid", "ct"}
+        assert set(sealed[name]) == {ENVELOPE}
+        assert sealed[name][ENVELOPE].startswith("1:")
         assert OWNER not in json.dumps(sealed)
-    assert sealed["name"]["kid"] == sealed["address"]["kid"]
+    assert envelope_key_id(sealed["name"]) == envelope_key_id(sealed["address"]) is not None
     assert cipher.open("test.Signed", sealed) == data
     assert cipher.seal("test.Other", stream, data) is data  # undeclared: untouched
 
@@ -60,12 +66,25 @@ def test_an_envelope_moved_to_another_field_or_type_does_not_open(cipher):
     swapped = {"name": sealed["address"], "address": sealed["name"]}
     with pytest.raises(PersonalDataError, match="altered or belongs elsewhere"):
         cipher.open("test.Signed", swapped)
-    flipped = dict(sealed["name"])
-    raw = bytearray(base64.b64decode(flipped["ct"]))
+    key_id, text = envelope_parts(sealed["name"])
+    raw = bytearray(base64.b64decode(text))
     raw[-1] ^= 1
-    flipped["ct"] = base64.b64encode(bytes(raw)).decode()
-    with pytest.raises(PersonalDataError):
+    flipped = {ENVELOPE: f"1:{key_id}:{base64.b64encode(bytes(raw)).decode()}"}
+    with pytest.raises(PersonalDataError, match="altered or belongs elsewhere"):
         cipher.open("test.Signed", {"name": flipped})
+    for damaged in ({ENVELOPE: "1:" + key_id}, {ENVELOPE: 1}, {ENVELOPE: "2:a:b"}):
+        with pytest.raises(PersonalDataError, match="damaged envelope"):
+            cipher.open("test.Signed", {"name": damaged})
+
+
+def test_the_store_s_canonical_text_of_an_envelope_is_the_walked_one(cipher):
+    texts: dict[str, str] = {}
+    data = {"name": OWNER, "address": ["a", 1], "plan": "gold", "n": 30}
+    sealed = cipher.seal("test.Signed", uuid.uuid4(), data, {}, texts)
+    assert set(texts) == {"name", "address"}
+    for name, text in texts.items():
+        assert text == envelope_text(sealed[name]) == canonical_json(sealed[name])
+    assert fast_canonical_object(sealed, texts) == canonical_json(sealed)
 
 
 def test_a_forgotten_subject_reads_as_erased_and_takes_no_new_data(cipher):
@@ -80,7 +99,7 @@ def test_a_forgotten_subject_reads_as_erased_and_takes_no_new_data(cipher):
 def test_the_subject_can_be_a_field_of_the_data(cipher):
     one = cipher.seal("test.ByField", uuid.uuid4(), {"name": OWNER, "customer": "c-1"})
     two = cipher.seal("test.ByField", uuid.uuid4(), {"name": "Other", "customer": "c-1"})
-    assert one["name"]["kid"] == two["name"]["kid"]
+    assert envelope_key_id(one["name"]) == envelope_key_id(two["name"])
     with pytest.raises(InvalidAppend, match="subject field 'customer' is empty"):
         cipher.seal("test.ByField", uuid.uuid4(), {"name": OWNER})
 
@@ -91,7 +110,7 @@ def test_the_store_hashes_the_envelope_and_gives_projections_the_value(cipher):
     stream = uuid.uuid4()
     stored = store.append(stream, [NewEvent("test.Signed", {"name": OWNER})],
                           expected_version=NO_STREAM, aggregate_type="test.Thing")  # fmt: skip
-    assert stored[0].data["name"][ENVELOPE] == 1
+    assert is_envelope(stored[0].data["name"])
     assert seen[0].data == {"name": OWNER}  # inline projections: the value, as given
     assert seen[0].hash == stored[0].hash
     assert verify_chains(store.recorder).intact  # the hash covers what is stored
@@ -104,10 +123,10 @@ def test_an_account_s_owner_is_stored_sealed_and_read_back_everywhere():
     account, _ = services.account_open(owner=OWNER, currency="EUR")
     row = Event.objects.get(aggregate_id=account.id, version=1)
     assert OWNER not in json.dumps(row.event_data) + json.dumps(row.metadata)
-    assert row.event_data["owner"][ENVELOPE] == 1
+    assert is_envelope(row.event_data["owner"])
     assert row.event_data["currency"] == "EUR"  # only the declared field is sealed
     key = PersonalDataKey.objects.get(subject=str(account.id))
-    assert str(key.key_id) == row.event_data["owner"]["kid"]
+    assert str(key.key_id) == envelope_key_id(row.event_data["owner"])
     assert key.master_key_id == masterkey.current()[0]
     assert len(bytes(key.wrapped_key)) == 40  # a 32-byte key, wrapped (RFC 3394)
     assert verify_chains(get_recorder()).intact
@@ -150,7 +169,7 @@ def test_a_key_made_in_an_append_that_rolled_back_is_not_used_again():
         failing_command()
     assert not PersonalDataKey.objects.exists()
     store.append(stream, [opened], expected_version=NO_STREAM, aggregate_type="bank.Account")
-    kid = Event.objects.get(aggregate_id=stream).event_data["owner"]["kid"]
+    kid = envelope_key_id(Event.objects.get(aggregate_id=stream).event_data["owner"])
     assert PersonalDataKey.objects.filter(key_id=kid).exists()
     assert get_repository(BankAccount).load(stream).owner == OWNER
 
