@@ -19,6 +19,7 @@ from django.db import IntegrityError, connections, transaction
 
 from eventsourcing_app import conf
 from eventsourcing_app.core.errors import ConcurrencyError, MissingPredecessor
+from eventsourcing_app.core.jsontext import loads
 from eventsourcing_app.core.records import (
     START,
     EventHash,
@@ -291,4 +292,4 @@ dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=Fa
 
 
 def _loads(value):
-    return json.loads(value) if isinstance(value, (str, bytes)) else value
+    return loads(value) if isinstance(value, (str, bytes)) else value

@@ -19,6 +19,8 @@ from typing import TypeVar
 
 import psycopg
 from django.db import IntegrityError, connections, transaction
+from psycopg.pq import Format
+from psycopg.types.json import JsonbBinaryLoader
 
 from eventsourcing_app import conf
 from eventsourcing_app.backends.base import (
@@ -29,6 +31,7 @@ from eventsourcing_app.backends.base import (
     dumps,
 )
 from eventsourcing_app.core.hashchain import json_name
+from eventsourcing_app.core.jsontext import loads
 from eventsourcing_app.core.records import EventRecord, Position, StoredEvent
 
 logger = logging.getLogger("eventsourcing.following")
@@ -37,6 +40,7 @@ NOTIFY_CHANNEL = "eventsourcing_events"  # log followers LISTEN on it
 # Makes the server read the list of sessions (pg_stat_activity) for the rest of the transaction.
 TAKE_SESSIONS = "SELECT count(*) FROM pg_stat_get_backend_idset()"
 T = TypeVar("T")
+JSONB_OID = psycopg.postgres.types["jsonb"].oid
 # All rows travel as one JSON document that the server unpacks, so the statement is the same for
 # any number of events (prepared once) and nothing is escaped twice on the client.
 # `transaction_id` orders the log. A transaction's id is taken at its first write, so one that
@@ -84,6 +88,12 @@ POSTGRESQL_LOG_BOUND = """ AND transaction_id < (
         WHERE backend_xid IS NOT NULL AND datname <> current_database()
     )
 )"""
+
+
+class JsonbReader(JsonbBinaryLoader):
+    """Binary JSONB, parsed by `jsontext.loads` (msgspec: exact, and fast)."""
+
+    _loads = staticmethod(loads)
 
 
 class PostgreSQLRecorder(DjangoRecorder):
@@ -177,6 +187,9 @@ class PostgreSQLRecorder(DjangoRecorder):
         if prepare and raw.prepare_threshold is None:
             # Django turns psycopg's preparing off; allow it, yet prepare only what asks for it.
             raw.prepare_threshold = NEVER_AUTOMATICALLY
+        if raw.adapters.get_loader(JSONB_OID, Format.BINARY) is not JsonbReader:
+            # Only binary JSONB, which Django's own (text) queries never use.
+            raw.adapters.register_loader("jsonb", JsonbReader)
         with connection.wrap_database_errors, psycopg.Cursor(raw) as cursor:
             # Binary results: timestamps, UUIDs and JSONB decode in C, not from text.
             cursor.execute(sql, params, prepare=prepare or None, binary=True)
