@@ -13,7 +13,7 @@ import datetime as dt
 import json
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from django.db import IntegrityError, connections, transaction
 
@@ -155,8 +155,26 @@ class DjangoRecorder:
         )
         return rows[0][0]
 
-    def read_log(self, after: Position, limit: int, *, holdback: bool = True) -> list[StoredEvent]:
-        return self._read_log(after, limit, holdback, self._select)
+    def read_log(
+        self,
+        after: Position,
+        limit: int,
+        *,
+        holdback: bool = True,
+        event_types: Collection[str] | None = None,
+    ) -> list[StoredEvent]:
+        if event_types is None:
+            return self._read_log(after, limit, holdback, self._select)
+        if not event_types:
+            return []
+        types = sorted(event_types)
+        of_types = f" AND event_type IN ({', '.join(['%s'] * len(types))})"
+
+        def select(where: str, order_by: str, params: list) -> list[StoredEvent]:
+            # The limit is the last parameter; the types' go before it.
+            return self._select(where + of_types, order_by, [*params[:-1], *types, params[-1]])
+
+        return self._read_log(after, limit, holdback, select)
 
     def read_log_hashes(self, after: Position, limit: int) -> list[EventHash]:
         """Read the log as `read_log` does, but only what the ledger seals of each event."""

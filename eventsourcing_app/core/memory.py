@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 
 from eventsourcing_app.core.errors import ConcurrencyError, MissingPredecessor
@@ -108,9 +109,19 @@ class InMemoryRecorder:
             ]
         return max(versions, default=None)
 
-    def read_log(self, after: Position, limit: int, *, holdback: bool = True) -> list[StoredEvent]:
+    def read_log(
+        self,
+        after: Position,
+        limit: int,
+        *,
+        holdback: bool = True,
+        event_types: Collection[str] | None = None,
+    ) -> list[StoredEvent]:
         with self._lock:
-            return self._log[after.id : after.id + limit]
+            if event_types is None:
+                return self._log[after.id : after.id + limit]
+            later = (event for event in self._log[after.id :] if event.event_type in event_types)
+            return list(itertools.islice(later, limit))
 
     def head(self) -> Position:
         with self._lock:

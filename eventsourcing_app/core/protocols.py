@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from contextlib import AbstractContextManager
 from typing import Protocol
 
@@ -46,9 +46,17 @@ class Recorder(Protocol):
     def version_at(self, aggregate_id: uuid.UUID, as_of: dt.datetime) -> int | None:
         """Return the highest version of a stream stamped at or before `as_of`, or None."""
 
-    def read_log(self, after: Position, limit: int, *, holdback: bool = True) -> list[StoredEvent]:
+    def read_log(
+        self,
+        after: Position,
+        limit: int,
+        *,
+        holdback: bool = True,
+        event_types: Collection[str] | None = None,
+    ) -> list[StoredEvent]:
         """Return up to `limit` committed events after `after`, in log order, never skipping one
-        (with `holdback`, only those no open transaction can still precede)."""
+        (with `holdback`, only those no open transaction can still precede), only of
+        `event_types` when given."""
 
     def head(self) -> Position:
         """Return the position of the last event `read_log` can deliver now (START if none)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
-from collections.abc import Callable, Container, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Container, Iterator, Mapping, Sequence
 from typing import Any
 
 from eventsourcing_app.conf import DEFAULTS
@@ -302,7 +302,12 @@ class EventStore:
             )
 
     def read_log(
-        self, after: Position = START, *, limit: int | None = None, holdback: bool = True
+        self,
+        after: Position = START,
+        *,
+        limit: int | None = None,
+        holdback: bool = True,
+        event_types: Collection[str] | None = None,
     ) -> Iterator[StoredEvent]:
         """Yield committed events after `after` in log order, streaming in batches.
 
@@ -310,6 +315,7 @@ class EventStore:
         already delivered, so a reader that resumes from the last position it saw misses nothing.
         `holdback=False` delivers every committed event at once instead, which is safe only
         while no writer that matters can commit (rebuilding an inline projection under a lock).
+        `event_types` leaves out the events of other types (the order stays the log's).
         """
         delivered = 0
         while limit is None or delivered < limit:
@@ -318,7 +324,7 @@ class EventStore:
                 if limit is None
                 else min(self.read_batch_size, limit - delivered)
             )
-            batch = self.recorder.read_log(after, size, holdback=holdback)
+            batch = self.recorder.read_log(after, size, holdback=holdback, event_types=event_types)
             yield from batch
             delivered += len(batch)
             if len(batch) < size:

@@ -224,6 +224,29 @@ def test_read_log_streams_everything_in_order_and_resumes_from_a_position(store)
     assert list(store.read_log(after=log[-1].position)) == []
 
 
+def test_read_log_of_some_event_types_keeps_the_log_s_order_and_its_limits(store):
+    """What a rebuild reads: only the types its projections handle, batch after batch."""
+    first, second = new_id(), new_id()
+    withdrawn = [NewEvent("ledger.MoneyWithdrawn", {"amount": "0.50"})]
+    store.append(first, deposits("1.00"), expected_version=NO_STREAM, aggregate_type=ACCOUNT)
+    store.append(first, withdrawn, expected_version=1, aggregate_type=ACCOUNT)
+    store.append(second, deposits("2.00", "3.00"), expected_version=NO_STREAM,
+                 aggregate_type=ACCOUNT)  # fmt: skip
+    store.append(first, withdrawn + deposits("4.00"), expected_version=2, aggregate_type=ACCOUNT)
+    everything = list(store.read_log())
+    for wanted in ({"ledger.MoneyDeposited"}, {"ledger.MoneyWithdrawn"}, {"x.Other"},
+                   {"ledger.MoneyDeposited", "ledger.MoneyWithdrawn", "x.Other"}):  # fmt: skip
+        expected = [event for event in everything if event.event_type in wanted]
+        assert list(store.read_log(event_types=wanted)) == expected  # in batches of 3
+        assert list(store.read_log(event_types=wanted, limit=2)) == expected[:2]
+        if expected:
+            after = expected[0].position
+            assert list(store.read_log(after, event_types=wanted)) == expected[1:]
+    assert list(store.read_log(event_types=set())) == []
+    deposited = list(store.read_log(event_types=frozenset({"ledger.MoneyDeposited"})))
+    assert [e.data["amount"] for e in deposited] == ["1.00", "2.00", "3.00", "4.00"]
+
+
 def test_position_text_round_trips():
     assert Position.parse(str(Position(12, 345))) == Position(12, 345)
     with pytest.raises(ValueError, match="not a log position"):
