@@ -4,7 +4,8 @@ At each size the log is filled with bank events (`bench/filling.py`), then
 `manage.py rebuild_projections --no-progress` runs in a process of its own, as an operator runs
 it, with `DEBUG` off. The child times the command (interpreter start and `django.setup()` left
 out) and reports its peak resident memory (`ru_maxrss`). Its events/s is the events in the log
-over that time, although the command replays the log once per projection.
+over that time (the command replays every projection in one pass, reading only the event types
+they handle).
 
 Baseline: a plain psycopg keyset read of the whole log (the store's columns, 1000 a query,
 JSON decoded), which any rebuild has to do at least once. Targets: a rebuild at 0.25 or more of

@@ -38,10 +38,9 @@ from django.db import IntegrityError, OperationalError, connections, transaction
 from django.utils import timezone
 
 from eventsourcing_app.core.errors import HandlerFailed
-from eventsourcing_app.core.records import START
 from eventsourcing_app.models import RebuildRun
 from eventsourcing_app.projections import registry
-from eventsourcing_app.projections.rebuild import rebuild
+from eventsourcing_app.projections.rebuild import events_to_replay, rebuild
 from eventsourcing_app.wiring import get_event_store
 
 logger = logging.getLogger(__name__)
@@ -161,8 +160,7 @@ def _run(run_id: int, using: str, waiting: Sequence[int] = ()) -> None:
     side = None
     try:
         store = get_event_store(using)
-        head = store.head()
-        total = store.count_between(START, head, 10**12) if head > START else 0
+        total = events_to_replay([registry.get(run.projection)], using)
         _update_unfinished(run, using, events_total=total, heartbeat_at=_beat([run_id]))
         if connections[using].vendor == "postgresql":
             side = connections.create_connection(using)

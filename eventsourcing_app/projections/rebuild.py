@@ -1,11 +1,12 @@
-"""Rebuild a projection by replaying the whole log, or verify its read model against a replay.
+"""Rebuild projections by replaying the log, or verify their read models against a replay.
 
-A rebuild runs in one transaction: readers keep seeing the previous read model until it
-commits, and a failure leaves that model as it was. An async projection's checkpoint row is
-locked for the duration, so workers wait; an inline projection's tables are locked against
-writers, so appends that would update them wait, and the replay can take every committed
-event without holding back. An async projection's rebuild is recorded as a checkpoint change
-(who, why, from where to where) in the same transaction.
+A rebuild of any number of projections is one pass over the log, reading only the event types
+they handle, in one transaction: readers keep seeing the previous read models until it commits,
+and a failure leaves them all as they were. An async projection's checkpoint row is locked for
+the duration, so workers wait; an inline projection's tables are locked against writers, so
+appends that would update them wait, and the replay can take every committed event without
+holding back. An async projection's rebuild is recorded as a checkpoint change (who, why, from
+where to where) in the same transaction.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import getpass
 import itertools
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from django.db import connections, transaction
@@ -23,7 +24,7 @@ from eventsourcing_app import conf
 from eventsourcing_app.core.records import START, Position, StoredEvent
 from eventsourcing_app.core.store import EventStore
 from eventsourcing_app.following import checkpoints
-from eventsourcing_app.models import CheckpointChange
+from eventsourcing_app.models import CheckpointChange, Event
 from eventsourcing_app.projections import Batch, Projection
 
 SHOWN_DIFFERENCES = 5
@@ -56,41 +57,106 @@ def rebuild(
 
     `by` (default: the OS user) and `reason` go into the record of the checkpoint's move.
     """
-    report = RebuildReport(projection.name)
+    return rebuild_all([projection], store, using=using, batch_size=batch_size, verify=verify,
+                       progress=progress, by=by, reason=reason)[0]  # fmt: skip
+
+
+def rebuild_all(
+    projections: Sequence[Projection],
+    store: EventStore,
+    *,
+    using: str = "default",
+    batch_size: int | None = None,
+    verify: bool = False,
+    progress: Callable[[int], None] | None = None,
+    by: str | None = None,
+    reason: str = "",
+) -> list[RebuildReport]:
+    """Replay the log into every one of `projections` in one pass and one transaction (with
+    `verify`, compare each and roll back instead); return a report per projection.
+
+    Only the events of the types the projections handle are read. The pass reads what no open
+    transaction can still precede (so the checkpoints of projections run by workers never skip
+    an event), then the inline projections take the rest of the committed log as well: their
+    tables are locked, so no append that would touch them commits meanwhile.
+    """
+    reports = [RebuildReport(projection.name) for projection in projections]
     batch_size = batch_size or conf.get("REBUILD_BATCH_SIZE")
     connection = connections[using]
+    followed = [projection.name for projection in projections if not projection.inline]
     with transaction.atomic(using=using):
-        if projection.inline:
-            _lock_tables(projection, connection)
-        else:
-            checkpoints.ensure([projection.name], using)
-            before = checkpoints.lock(projection.name, using).position
-        shadows = _copy_tables(projection, connection) if verify else {}
-        projection.reset(using)
-        events = store.read_log(START, holdback=not projection.inline)
-        for chunk in _chunks(events, batch_size):
-            batch = Batch(using)
-            projection.apply(chunk, batch)
-            batch.flush()
-            report.events_read += len(chunk)
-            report.position = chunk[-1].position
-            if progress is not None:
-                progress(len(chunk))
+        for projection in projections:  # in the order appends write them: no deadlock
+            if projection.inline:
+                _lock_tables(projection, connection)
+        checkpoints.ensure(followed, using)
+        before = {name: checkpoints.lock(name, using).position for name in followed}
+        shadows = [_copy_tables(p, connection) if verify else {} for p in projections]
+        for projection in projections:
+            projection.reset(using)
+        event_types = frozenset().union(*(projection.event_types for projection in projections))
+        # Every event up to here is read by the pass below, handled or not: where the
+        # checkpoints go when the last events are of types no projection handles.
+        head = store.head()
+        if event_types:
+            held_back = store.read_log(START, holdback=True, event_types=event_types)
+            _replay(held_back, projections, reports, using, batch_size, progress)
+        for report in reports:
+            report.position = max(report.position, head)
+        if event_types:
+            inline = [index for index, projection in enumerate(projections) if projection.inline]
+            if inline and reports:
+                after = reports[0].position  # where the pass stopped (every report has it)
+                rest = store.read_log(after, holdback=False, event_types=event_types)
+                _replay(rest, [projections[i] for i in inline], [reports[i] for i in inline],
+                        using, batch_size, progress)  # fmt: skip
         if verify:
-            _compare(projection, shadows, connection, report)
+            for projection, shadow, report in zip(projections, shadows, reports, strict=True):
+                _compare(projection, shadow, connection, report)
             transaction.set_rollback(True, using=using)
-        elif not projection.inline:
+            return reports
+        for projection, report in zip(projections, reports, strict=True):
+            if projection.inline:
+                continue
             checkpoints.advance(projection.name, report.position, using)
             checkpoints.record_change(
                 projection.name,
                 CheckpointChange.REBUILD,
-                before,
+                before[projection.name],
                 report.position,
                 by=by or os_user(),
                 reason=reason,
                 using=using,
             )
-    return report
+    return reports
+
+
+def _replay(
+    events: Iterable[StoredEvent],
+    projections: Sequence[Projection],
+    reports: Sequence[RebuildReport],
+    using: str,
+    batch_size: int,
+    progress: Callable[[int], None] | None,
+) -> None:
+    """Apply `events`, a batch at a time, to each projection (a batch of rows of its own)."""
+    for chunk in _chunks(events, batch_size):
+        for projection, report in zip(projections, reports, strict=True):
+            batch = Batch(using)
+            projection.apply(chunk, batch)
+            batch.flush()
+            report.events_read += len(chunk)
+            report.position = chunk[-1].position
+        if progress is not None:
+            progress(len(chunk))
+
+
+def events_to_replay(projections: Sequence[Projection], using: str = "default") -> int:
+    """How many events a rebuild of `projections` reads now: those of the types they handle
+    (a count on the event-type index; events appended meanwhile come on top)."""
+    event_types = frozenset().union(*(projection.event_types for projection in projections))
+    if not event_types:
+        return 0
+    return Event.objects.using(using).filter(event_type__in=event_types).count()
 
 
 def os_user() -> str:

@@ -30,12 +30,19 @@ from django.utils import timezone
 from bankdemo import seeding
 from eventsourcing_app import models
 from eventsourcing_app.audit.display import utc
-from eventsourcing_app.core.records import START
 from eventsourcing_app.models import CheckpointChange, ProjectionCheckpoint, RebuildRun
 from eventsourcing_app.projections import background
 from eventsourcing_app.projections import registry as projection_registry
-from eventsourcing_app.wiring import get_event_store
 from tests.helpers import on_postgresql
+
+
+def events_of_daily_types() -> int:
+    """What a rebuild of the daily totals reads: the events of the types it handles."""
+    handled = projection_registry.get(DAILY).event_types
+    total = models.Event.objects.filter(event_type__in=handled).count()
+    assert 0 < total < models.Event.objects.count()  # deposits and withdrawals, not openings
+    return total
+
 
 pytestmark = pytest.mark.usefixtures("log_db")
 CHECKPOINTS = "/admin/eventsourcing_app/projectioncheckpoint/"
@@ -150,7 +157,7 @@ def test_the_action_returns_at_once_and_the_rebuild_finishes_in_the_background(r
     response = start_rebuild(root)
     assert response.status_code == 302
     run = finished()
-    total = get_event_store().count_between(START, get_event_store().head(), 10**9)
+    total = events_of_daily_types()
     assert (run.projection, run.started_by, run.reason, run.error) == (
         DAILY,
         "root",
@@ -334,7 +341,7 @@ def rebuild_on_a_sqlite_file() -> None:
     for thread in background.threads:
         thread.join(60)
     run.refresh_from_db()
-    total = get_event_store().count_between(START, get_event_store().head(), 10**9)
+    total = events_of_daily_types()
     assert (run.error, run.events_read, run.events_total) == ("", total, total)
     assert run.heartbeat_at >= run.started_at
     assert CheckpointChange.objects.get().reason == "on a file"

@@ -12,7 +12,9 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connections
 
-from eventsourcing_app.models import CheckpointChange, ProjectionCheckpoint
+from eventsourcing_app.backends.base import DjangoRecorder
+from eventsourcing_app.core.records import START
+from eventsourcing_app.models import CheckpointChange, Event, ProjectionCheckpoint
 from eventsourcing_app.projections import registry
 from eventsourcing_app.projections.rebuild import rebuild
 from eventsourcing_app.projections.worker import ProjectionWorker
@@ -57,6 +59,55 @@ def test_a_rebuild_equals_what_incremental_updates_built():
     open_account("Ada", "3.00")  # and the worker carries on from the rebuilt checkpoint
     catch_up()
     assert Movement.objects.count() == appended - 40 + 1
+
+
+@pytest.fixture
+def log_reads(monkeypatch):
+    """Every page the recorder reads of the log: (after, event types asked for, positions)."""
+    reads = []
+    read_log = DjangoRecorder.read_log
+
+    def spy(self, after, limit, **kwargs):
+        rows = read_log(self, after, limit, **kwargs)
+        reads.append((after, kwargs.get("event_types"), [event.position for event in rows]))
+        return rows
+
+    monkeypatch.setattr(DjangoRecorder, "read_log", spy)
+    return reads
+
+
+def test_all_projections_are_rebuilt_in_one_pass_over_the_events_they_handle(log_reads):
+    generate_history(accounts=10, events=400)
+    catch_up()
+    incremental = read_models()
+    log_reads.clear()  # the workers' reads
+    rebuild_command("--batch-size", "60")
+    assert read_models() == incremental
+    handled = frozenset().union(*(p.event_types for p in registry.select() if p.replayable))
+    assert {frozenset(types) for _, types, _ in log_reads} == {handled}
+    delivered = [position for _, _, positions in log_reads for position in positions]
+    assert delivered == sorted(set(delivered))  # each event once, in the log's order
+    assert len(delivered) == Event.objects.filter(event_type__in=handled).count()
+    assert log_reads[0][0] == START
+
+
+def test_a_projection_alone_reads_only_its_own_event_types_and_catches_up_to_the_head(
+    log_reads,
+):
+    generate_history(accounts=10, events=400)
+    open_account("Last")  # the log ends with an event sample.movements does not handle
+    catch_up()
+    incremental = read_models()
+    movements = registry.get("sample.movements")
+    log_reads.clear()  # the workers' reads
+    rebuild_command("sample.movements", "--batch-size", "60")
+    assert read_models() == incremental
+    assert {frozenset(types) for _, types, _ in log_reads} == {movements.event_types}
+    delivered = sum(len(positions) for _, _, positions in log_reads)
+    assert delivered == Event.objects.filter(event_type__in=movements.event_types).count()
+    assert delivered < Event.objects.count()
+    checkpoint = ProjectionCheckpoint.objects.get(name="sample.movements")
+    assert checkpoint.position == get_event_store().head()
 
 
 def test_verify_finds_a_tampered_row_and_changes_nothing():

@@ -6,15 +6,16 @@ from tqdm import tqdm
 from eventsourcing_app import conf
 from eventsourcing_app.core.records import START
 from eventsourcing_app.projections import HandlerFailed, registry
-from eventsourcing_app.projections.rebuild import rebuild
+from eventsourcing_app.projections.rebuild import events_to_replay, rebuild_all
 from eventsourcing_app.wiring import get_event_store
 
 
 class Command(BaseCommand):
     help = (
         "Reset the named (default: all) projections and replay the log through their handlers "
-        "in one transaction per projection: readers see the old read model until the new one "
-        "commits, and a failure leaves the old one. --verify replays into the live tables, "
+        "in one pass and one transaction, reading only the event types they handle: readers "
+        "see the old read models until the new ones commit, and a failure leaves them all as "
+        "they were. --verify replays into the live tables, "
         "compares with a copy of them and rolls back, exiting 1 when they differ. Each rebuilt "
         "checkpoint's move is recorded with --by (default: the OS user) and --reason."
     )
@@ -59,27 +60,26 @@ class Command(BaseCommand):
         if head == START:
             self.stdout.write("the event log is empty: nothing to replay; read models unchanged")
             return
-        total = store.count_between(START, head, 10**12)
+        total = events_to_replay(projections, database)
         drifted = []
-        for projection in projections:
-            with tqdm(
-                total=total, unit="event", desc=projection.name, disable=no_progress or None
-            ) as bar:
-                try:
-                    report = rebuild(
-                        projection,
-                        store,
-                        using=database,
-                        batch_size=batch_size,
-                        verify=verify,
-                        progress=bar.update,
-                        by=by,
-                        reason=reason,
-                    )
-                except HandlerFailed as exc:
-                    raise CommandError(
-                        f"{exc}; {projection.name} was left as it was before the rebuild"
-                    ) from exc
+        with tqdm(total=total, unit="event", desc="replay", disable=no_progress or None) as bar:
+            try:
+                reports = rebuild_all(
+                    projections,
+                    store,
+                    using=database,
+                    batch_size=batch_size,
+                    verify=verify,
+                    progress=bar.update,
+                    by=by,
+                    reason=reason,
+                )
+            except HandlerFailed as exc:
+                others = " (and every read model replayed with it)" if len(projections) > 1 else ""
+                raise CommandError(
+                    f"{exc}; {exc.projection}{others} was left as it was before the rebuild"
+                ) from exc
+        for projection, report in zip(projections, reports, strict=True):
             if not verify:
                 self.stdout.write(
                     f"{projection.name}: rebuilt from {report.events_read} events "
