@@ -117,8 +117,23 @@ ASGI_APPLICATION = "bankdemo.asgi.application"
 
 # WAL lets readers work while one writer appends; IMMEDIATE takes the write lock at BEGIN so two
 # appends queue instead of failing on a lock upgrade. For every SQLite database, however named.
+# synchronous=FULL: an audit store does not lose a committed event. In WAL mode NORMAL skips the
+# sync at each commit, so a power cut (not a crash of the process) can lose the last commits,
+# which an API client was told had happened; SQLITE_SYNCHRONOUS=NORMAL trades that for speed.
+SQLITE_SYNCHRONOUS_SETTINGS = ("FULL", "EXTRA", "NORMAL")
+
+
+def _sqlite_synchronous() -> str:
+    value = os.environ.get("SQLITE_SYNCHRONOUS", "").strip().upper() or "FULL"
+    if value not in SQLITE_SYNCHRONOUS_SETTINGS:
+        raise ImproperlyConfigured(
+            f"SQLITE_SYNCHRONOUS={value!r}: use one of {', '.join(SQLITE_SYNCHRONOUS_SETTINGS)}"
+        )
+    return value
+
+
 SQLITE_OPTIONS = {
-    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    "init_command": f"PRAGMA journal_mode=WAL; PRAGMA synchronous={_sqlite_synchronous()};",
     "transaction_mode": "IMMEDIATE",
     "timeout": 20,
 }

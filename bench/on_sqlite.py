@@ -9,8 +9,10 @@ of the library's `select_notifications()`. One writer at a time, as SQLite allow
 `bench/run.py` configures Django for PostgreSQL in its own process, so the SQLite run happens in
 a child process, `python -m bench.on_sqlite --json <out> [--quick]`, which points DATABASE_URL
 at a fresh file in a temporary folder and deletes the folder at the end. Django's connection
-gets the pragmas of the project's own SQLite database (WAL, synchronous=NORMAL); the plain
-connections and the library get the same. Without `--json` the table is printed.
+gets the pragmas of the project's own SQLite database (WAL, `synchronous=FULL`, its default);
+the plain connections and the library get the same. The whole SQLite run is made twice, at
+`FULL` (rows "sqlite: ...") and at `NORMAL` (rows "sqlite, synchronous=NORMAL: ..."), each
+system always against the others at the same setting. Without `--json` the table is printed.
 """
 
 from __future__ import annotations
@@ -28,11 +30,15 @@ from urllib.parse import urlencode
 from bench import report
 from bench.environment import PROJECT_ROOT, setup_django
 
-PREFIX = "sqlite: "
 STORE_FILE = "store.sqlite3"
-# What bankdemo/settings.py runs its SQLite database with when DATABASE_URL is unset; a
-# sqlite:// DATABASE_URL gets only the transaction mode from there, so the URL carries these.
-INIT_COMMAND = "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+# The settings measured, each with the prefix of its rows: the project's default first.
+SETTINGS = {"FULL": "sqlite: ", "NORMAL": "sqlite, synchronous=NORMAL: "}
+
+
+def init_command(synchronous: str) -> str:
+    """What bankdemo/settings.py runs its SQLite database with (at `SQLITE_SYNCHRONOUS`); a
+    sqlite:// DATABASE_URL gets only the transaction mode from there, so the URL carries it."""
+    return f"PRAGMA journal_mode=WAL; PRAGMA synchronous={synchronous};"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -41,42 +47,51 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--json", type=Path, help="measure in this process and write the rows to this file"
     )
+    parser.add_argument(
+        "--synchronous", choices=sorted(SETTINGS), default="FULL", help="with --json: the setting"
+    )
     return parser.parse_args(argv)
 
 
-def database_url(path: Path) -> str:
-    return f"sqlite:///{path}?{urlencode({'init_command': INIT_COMMAND})}"
+def database_url(path: Path, synchronous: str) -> str:
+    return f"sqlite:///{path}?{urlencode({'init_command': init_command(synchronous)})}"
 
 
 def rows(quick: bool) -> tuple[list[dict], dict]:
-    """Measure SQLite in a child process; return its rows, named "sqlite: ...", and its setting."""
+    """Measure SQLite in a child process per setting; return the rows, each named with its
+    setting's prefix, and each setting's environment."""
     env = {name: value for name, value in os.environ.items() if name != "DATABASE_URL"}
-    with tempfile.TemporaryDirectory(prefix="es_bench_sqlite_out_") as folder:
-        out = Path(folder) / "sqlite.json"
-        command = [sys.executable, "-m", "bench.on_sqlite", "--json", str(out)]
-        if quick:
-            command.append("--quick")
-        finished = subprocess.run(command, cwd=PROJECT_ROOT, env=env)
-        if finished.returncode != 0:
-            raise RuntimeError(f"the SQLite benchmark failed with status {finished.returncode}")
-        document = json.loads(out.read_text())
-    return [prefixed(row) for row in document["results"]], document["environment"]
+    measured, environments = [], {}
+    for synchronous, prefix in SETTINGS.items():
+        with tempfile.TemporaryDirectory(prefix="es_bench_sqlite_out_") as folder:
+            out = Path(folder) / "sqlite.json"
+            command = [sys.executable, "-m", "bench.on_sqlite", "--json", str(out),
+                       "--synchronous", synchronous]  # fmt: skip
+            if quick:
+                command.append("--quick")
+            finished = subprocess.run(command, cwd=PROJECT_ROOT, env=env)
+            if finished.returncode != 0:
+                raise RuntimeError(f"the SQLite benchmark failed with status {finished.returncode}")
+            document = json.loads(out.read_text())
+        measured += [prefixed(row, prefix) for row in document["results"]]
+        environments[synchronous] = document["environment"]
+    return measured, environments
 
 
-def prefixed(row: dict) -> dict:
+def prefixed(row: dict, prefix: str) -> dict:
     baseline = row["baseline"]
     return {
         **row,
-        "variant": PREFIX + row["variant"],
-        "baseline": None if baseline is None else PREFIX + baseline,
+        "variant": prefix + row["variant"],
+        "baseline": None if baseline is None else prefix + baseline,
     }
 
 
-def measure_into(out: Path, quick: bool) -> None:
+def measure_into(out: Path, quick: bool, synchronous: str = "FULL") -> None:
     """Set Django up on a fresh SQLite file, measure, write the JSON, delete the file."""
     folder = Path(tempfile.mkdtemp(prefix="es_bench_sqlite_"))
     try:
-        os.environ["DATABASE_URL"] = database_url(folder / STORE_FILE)
+        os.environ["DATABASE_URL"] = database_url(folder / STORE_FILE, synchronous)
         setup_django()
         from bench import sqlite_variants  # needs Django set up
 
@@ -89,12 +104,13 @@ def measure_into(out: Path, quick: bool) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.json is not None:
-        measure_into(args.json, args.quick)
+        measure_into(args.json, args.quick, args.synchronous)
         return 0
-    results, environment = rows(args.quick)
+    results, environments = rows(args.quick)
     report.add_ratios(results)
     print(report.table(results))
-    print(f"\nSQLite: {environment['sqlite']}")
+    for synchronous, environment in environments.items():
+        print(f"\nSQLite, synchronous={synchronous}: {environment['sqlite']}")
     return 0
 
 

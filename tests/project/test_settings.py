@@ -1,6 +1,11 @@
 """App settings: one dict with its defaults, unknown keys refused at start-up, the brokers'
 address from the environment first."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from django.core import checks
 
@@ -63,3 +68,34 @@ def _vendor() -> str:
     from django.db import connection
 
     return connection.vendor
+
+
+def _sqlite_synchronous(tmp_path, value: str | None) -> subprocess.CompletedProcess:
+    """`PRAGMA synchronous` of the demo's own SQLite database, read by a fresh process."""
+    env = {key: item for key, item in os.environ.items() if key != "DATABASE_URL"}
+    env.pop("SQLITE_SYNCHRONOUS", None)
+    if value is not None:
+        env["SQLITE_SYNCHRONOUS"] = value
+    env["DJANGO_SETTINGS_MODULE"] = "bankdemo.settings"
+    code = (
+        "import django, sys; from django.conf import settings; "
+        f"settings.DATABASES['default']['NAME'] = {str(tmp_path / 'db.sqlite3')!r}; "
+        "django.setup(); from django.db import connection; cursor = connection.cursor(); "
+        "cursor.execute('PRAGMA synchronous'); print(cursor.fetchone()[0])"
+    )
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True, cwd=settings_root(), timeout=60)  # fmt: skip
+
+
+def settings_root() -> str:
+    return str(Path(__file__).resolve().parents[2])
+
+
+def test_the_demo_s_sqlite_database_syncs_every_commit_unless_told_otherwise(tmp_path):
+    """An audit store loses no committed event on a power cut: synchronous=FULL (2) by default,
+    NORMAL (1) only when asked, anything else refused by name."""
+    assert _sqlite_synchronous(tmp_path, None).stdout.strip() == "2"
+    assert _sqlite_synchronous(tmp_path, "normal").stdout.strip() == "1"
+    refused = _sqlite_synchronous(tmp_path, "off")
+    assert refused.returncode != 0
+    assert "SQLITE_SYNCHRONOUS='OFF': use one of FULL, EXTRA, NORMAL" in refused.stderr
