@@ -27,6 +27,11 @@ class EventMapper:
         self._cipher = cipher
 
     @property
+    def identity(self) -> tuple[int, int, int]:
+        """Equal for mappers that decode every event alike (same events, upcasters, cipher)."""
+        return id(self.events), id(self.upcasters), id(self._cipher)
+
+    @property
     def cipher(self) -> Cipher | None:
         """What opens personal fields: the one given, else the one the app installed."""
         return self._cipher if self._cipher is not None else personal.installed()

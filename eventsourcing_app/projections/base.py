@@ -19,6 +19,7 @@ from eventsourcing_app.core.mapper import EventMapper
 from eventsourcing_app.core.records import Position, StoredEvent
 
 Handler = Callable[[Any, "Projected", "Batch"], None]
+_UNDECODED = object()
 
 
 def handles(event_type: str | type) -> Callable[[Handler], Handler]:
@@ -172,13 +173,31 @@ class Projection:
     def prefetch(self, events: Sequence[Projected], batch: Batch) -> None:
         """Load in bulk the rows the batch's handlers will `get` (default: nothing)."""
 
-    def apply(self, stored_events: Sequence[StoredEvent], batch: Batch) -> None:
-        """Apply the events this projection handles, in order; flush is the caller's."""
+    def apply(
+        self,
+        stored_events: Sequence[StoredEvent],
+        batch: Batch,
+        decoded: dict[tuple, Any] | None = None,
+    ) -> None:
+        """Apply the events this projection handles, in order; flush is the caller's.
+
+        `decoded` is shared by the projections a rebuild replays together: each event is
+        decoded once per kind of mapper, and the projections get the same payload (domain
+        events are frozen; handlers must not change a payload).
+        """
         mine = [stored for stored in stored_events if stored.event_type in self.handlers]
-        keys = self.mapper.keys_for(mine) if mine else None  # one look-up for the batch
-        handled = [Projected(stored, self.mapper.payload(stored, keys)) for stored in mine]
-        if not handled:
+        if not mine:
             return
+        keys = self.mapper.keys_for(mine)  # one look-up for the batch
+        if decoded is None:
+            handled = [Projected(stored, self.mapper.payload(stored, keys)) for stored in mine]
+        else:
+            identity, handled = self.mapper.identity, []
+            for stored in mine:
+                payload = decoded.get((identity, stored.id), _UNDECODED)
+                if payload is _UNDECODED:
+                    payload = decoded[identity, stored.id] = self.mapper.payload(stored, keys)
+                handled.append(Projected(stored, payload))
         self.prefetch(handled, batch)
         for event in handled:
             try:

@@ -140,9 +140,10 @@ def _replay(
 ) -> None:
     """Apply `events`, a batch at a time, to each projection (a batch of rows of its own)."""
     for chunk in _chunks(events, batch_size):
+        decoded: dict = {}  # each event decoded once, whichever projections handle it
         for projection, report in zip(projections, reports, strict=True):
             batch = Batch(using)
-            projection.apply(chunk, batch)
+            projection.apply(chunk, batch, decoded)
             batch.flush()
             report.events_read += len(chunk)
             report.position = chunk[-1].position

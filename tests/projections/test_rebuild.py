@@ -13,6 +13,7 @@ from django.core.management import CommandError, call_command
 from django.db import connections
 
 from eventsourcing_app.backends.base import DjangoRecorder
+from eventsourcing_app.core.mapper import EventMapper
 from eventsourcing_app.core.records import START
 from eventsourcing_app.models import CheckpointChange, Event, ProjectionCheckpoint
 from eventsourcing_app.projections import registry
@@ -76,11 +77,17 @@ def log_reads(monkeypatch):
     return reads
 
 
-def test_all_projections_are_rebuilt_in_one_pass_over_the_events_they_handle(log_reads):
+def test_all_projections_are_rebuilt_in_one_pass_over_the_events_they_handle(
+    log_reads, monkeypatch
+):
     generate_history(accounts=10, events=400)
     catch_up()
     incremental = read_models()
     log_reads.clear()  # the workers' reads
+    decoded = []
+    payload = EventMapper.payload
+    monkeypatch.setattr(EventMapper, "payload", lambda self, stored, keys=None: (
+        decoded.append(stored.id) or payload(self, stored, keys)))  # fmt: skip
     rebuild_command("--batch-size", "60")
     assert read_models() == incremental
     handled = frozenset().union(*(p.event_types for p in registry.select() if p.replayable))
@@ -89,6 +96,7 @@ def test_all_projections_are_rebuilt_in_one_pass_over_the_events_they_handle(log
     assert delivered == sorted(set(delivered))  # each event once, in the log's order
     assert len(delivered) == Event.objects.filter(event_type__in=handled).count()
     assert log_reads[0][0] == START
+    assert len(decoded) == len(set(decoded)) == len(delivered)  # each event decoded once
 
 
 def test_a_projection_alone_reads_only_its_own_event_types_and_catches_up_to_the_head(
