@@ -10,9 +10,11 @@ import dataclasses
 import datetime as dt
 import uuid
 from collections.abc import Callable, Iterable, Sequence
+from decimal import Decimal
 from typing import Any, ClassVar
 
-from django.db import models
+from django.db import connections, models
+from django.db.models.fields import AutoFieldMixin
 
 from eventsourcing_app.core.errors import HandlerFailed
 from eventsourcing_app.core.mapper import EventMapper
@@ -20,6 +22,7 @@ from eventsourcing_app.core.records import Position, StoredEvent
 
 Handler = Callable[[Any, "Projected", "Batch"], None]
 _UNDECODED = object()
+COPY_FROM_ROWS = 100  # new rows of one model in a batch from which they go in by COPY
 
 
 def handles(event_type: str | type) -> Callable[[Handler], Handler]:
@@ -130,8 +133,58 @@ class Batch:
                 )
         for model, rows in self._inserted.items():
             if rows:
-                model.objects.using(self.using).bulk_create(rows)
+                _insert(model, rows, self.using)
         self._put, self._inserted, self._deleted = {}, {}, {}
+
+
+def _insert(model: type[models.Model], rows: list[models.Model], using: str) -> None:
+    """Insert new rows: many with COPY on PostgreSQL (a fraction of `bulk_create`'s time, which
+    builds an INSERT of arrays in Python; a rebuild's batches), else with `bulk_create` (one
+    round trip where COPY takes two: an inline append's rows). Each value is what the ORM would
+    save (`pre_save`, `get_db_prep_save`); an automatic primary key is left to the database and
+    not read back."""
+    connection = connections[using]
+    if connection.vendor != "postgresql" or len(rows) < COPY_FROM_ROWS:
+        model.objects.using(using).bulk_create(rows)
+        return
+    fields = [field for field in model._meta.local_concrete_fields
+              if not (field.primary_key and isinstance(field, AutoFieldMixin))]  # fmt: skip
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(field.column) for field in fields)
+    statement = f"COPY {quote(model._meta.db_table)} ({columns}) FROM STDIN"
+    plain = [_AS_GIVEN.get(type(field)) for field in fields]
+    with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
+        for row in rows:
+            values = []
+            for field, given in zip(fields, plain, strict=True):
+                value = field.pre_save(row, True)
+                if given is None or type(value) is not given:
+                    value = field.get_db_prep_save(value, connection)
+                elif (given is dt.datetime and value.tzinfo is None) or (
+                    given is Decimal and not value.is_finite()
+                ):
+                    value = field.get_db_prep_save(value, connection)  # its rule, or its error
+                values.append(value)
+            copy.write_row(values)
+
+
+# Django's own fields whose value of this exact type the ORM saves unchanged on PostgreSQL
+# (checked by a test against `get_db_prep_save`): COPY takes it as it is, a third of the cost.
+_AS_GIVEN: dict[type[models.Field], type] = {
+    models.CharField: str,
+    models.TextField: str,
+    models.UUIDField: uuid.UUID,
+    models.IntegerField: int,
+    models.BigIntegerField: int,
+    models.SmallIntegerField: int,
+    models.PositiveIntegerField: int,
+    models.PositiveBigIntegerField: int,
+    models.PositiveSmallIntegerField: int,
+    models.BooleanField: bool,
+    models.DecimalField: Decimal,
+    models.DateField: dt.date,
+    models.DateTimeField: dt.datetime,
+}
 
 
 class Projection:
