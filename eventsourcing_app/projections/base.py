@@ -153,7 +153,11 @@ def _insert(model: type[models.Model], rows: list[models.Model], using: str) -> 
     columns = ", ".join(quote(field.column) for field in fields)
     statement = f"COPY {quote(model._meta.db_table)} ({columns}) FROM STDIN"
     plain = [_AS_GIVEN.get(type(field)) for field in fields]
-    with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
+    with (
+        connection.wrap_database_errors,  # Django's IntegrityError and the like, as an INSERT's
+        connection.cursor() as cursor,
+        cursor.cursor.copy(statement) as copy,
+    ):
         for row in rows:
             values = []
             for field, given in zip(fields, plain, strict=True):

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import connection, models
+from django.db import IntegrityError, connection, models, transaction
 from django.db.models import QuerySet
 
 from eventsourcing_app.projections import base
@@ -92,3 +92,16 @@ def test_values_the_orm_would_change_or_refuse_are_given_to_it():
         bad.insert(Balance(account_id=uuid.uuid4(), balance=Decimal("NaN"), version=number))
     with pytest.raises(ValidationError, match="must be a decimal number"):
         bad.flush()
+
+
+@requires_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_a_database_error_in_a_copy_is_django_s_as_in_an_insert():
+    batch = Batch("default")
+    for number in range(COPY_FROM_ROWS):
+        row = movement(number)
+        row.event_id = 7  # unique: the second row breaks it
+        batch.insert(row)
+    with pytest.raises(IntegrityError, match="event_id"), transaction.atomic():
+        batch.flush()
+    assert not Movement.objects.exists()
