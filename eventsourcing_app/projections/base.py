@@ -78,6 +78,8 @@ class Batch:
     def __init__(self, using: str) -> None:
         self.using = using
         self.scratch: dict[str, Any] = {}  # a projection's working memory for this batch only
+        # Payloads by (mapper identity, event id), shared by the projections of a rebuild.
+        self.decoded: dict[tuple, Any] | None = None
         self._rows: dict[type[models.Model], dict[Any, models.Model | None]] = {}
         self._put: dict[type[models.Model], dict[Any, models.Model]] = {}
         self._inserted: dict[type[models.Model], list[models.Model]] = {}
@@ -230,18 +232,14 @@ class Projection:
     def prefetch(self, events: Sequence[Projected], batch: Batch) -> None:
         """Load in bulk the rows the batch's handlers will `get` (default: nothing)."""
 
-    def apply(
-        self,
-        stored_events: Sequence[StoredEvent],
-        batch: Batch,
-        decoded: dict[tuple, Any] | None = None,
-    ) -> None:
+    def apply(self, stored_events: Sequence[StoredEvent], batch: Batch) -> None:
         """Apply the events this projection handles, in order; flush is the caller's.
 
-        `decoded` is shared by the projections a rebuild replays together: each event is
-        decoded once per kind of mapper, and the projections get the same payload (domain
-        events are frozen; handlers must not change a payload).
+        `batch.decoded`, when set, is shared by the projections a rebuild replays together:
+        each event is decoded once per kind of mapper, and the projections get the same
+        payload (domain events are frozen; handlers must not change a payload).
         """
+        decoded = batch.decoded
         mine = [stored for stored in stored_events if stored.event_type in self.handlers]
         if not mine:
             return

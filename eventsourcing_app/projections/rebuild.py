@@ -143,7 +143,8 @@ def _replay(
         decoded: dict = {}  # each event decoded once, whichever projections handle it
         for projection, report in zip(projections, reports, strict=True):
             batch = Batch(using)
-            projection.apply(chunk, batch, decoded)
+            batch.decoded = decoded
+            projection.apply(chunk, batch)
             batch.flush()
             report.events_read += len(chunk)
             report.position = chunk[-1].position
