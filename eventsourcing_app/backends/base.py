@@ -56,6 +56,7 @@ class DjangoRecorder:
     # Whether the driver hands JSON columns over decoded (then a JSON string is a str, not text
     # to decode again); SQLite returns the text.
     driver_decodes_json = False
+    columns = COLUMNS  # what `_select` reads, in `_event`'s order
 
     def __init__(self, using: str = "default") -> None:
         self.using = using
@@ -236,8 +237,9 @@ class DjangoRecorder:
         return self._fetch(sql, params)[0][0]
 
     def _select(self, where: str, order_by: str, params: list) -> list[StoredEvent]:
-        sql = f"SELECT {COLUMNS} FROM {self.table} WHERE {where} ORDER BY {order_by} LIMIT %s"
-        return [self._event(row) for row in self._fetch(sql, params, prepare=True)]
+        sql = f"SELECT {self.columns} FROM {self.table} WHERE {where} ORDER BY {order_by} LIMIT %s"
+        streams: dict = {}  # a page's stream ids, each made a UUID once
+        return [self._event(row, streams) for row in self._fetch(sql, params, prepare=True)]
 
     def _select_hashes(self, where: str, order_by: str, params: list) -> list[EventHash]:
         sql = (
@@ -255,8 +257,14 @@ class DjangoRecorder:
             cursor.execute(sql, params)
             return cursor.fetchall()
 
-    def _event(self, row) -> StoredEvent:
-        aggregate_id, created_at = _as_uuid(row[2]), row[9]
+    def _event(self, row, streams: dict | None = None) -> StoredEvent:
+        created_at = row[9]
+        if streams is None:
+            aggregate_id = _as_uuid(row[2])
+        else:
+            aggregate_id = streams.get(row[2])
+            if aggregate_id is None:
+                aggregate_id = streams[row[2]] = _as_uuid(row[2])
         if isinstance(created_at, str):
             created_at = dt.datetime.fromisoformat(created_at)
         if created_at.tzinfo is None:

@@ -12,12 +12,22 @@ from collections.abc import Sequence
 
 from django.db import IntegrityError
 
-from eventsourcing_app.backends.base import INSERT_INTO, PREDECESSOR_CHECK, DjangoRecorder, dumps
+from eventsourcing_app.backends.base import (
+    COLUMNS,
+    INSERT_INTO,
+    PREDECESSOR_CHECK,
+    DjangoRecorder,
+    dumps,
+)
 from eventsourcing_app.core.records import EventRecord, Position
 
 
 class SQLiteRecorder(DjangoRecorder):
     """Record events in SQLite."""
+
+    # The time as stored text, parsed by `datetime.fromisoformat` (in C), not by the converter
+    # Django registers for the column's declared type (a regular expression a row).
+    columns = COLUMNS.replace("created_at", "CAST(created_at AS TEXT)")
 
     def lock_stream(self, aggregate_id: uuid.UUID) -> None:
         """Nothing to do: the transaction already holds the database's write lock."""

@@ -247,6 +247,20 @@ def test_read_log_of_some_event_types_keeps_the_log_s_order_and_its_limits(store
     assert [e.data["amount"] for e in deposited] == ["1.00", "2.00", "3.00", "4.00"]
 
 
+@pytest.mark.parametrize("microsecond", [0, 1, 678901])
+def test_times_read_back_exactly_through_streams_and_the_log(store, microsecond):
+    stamp = dt.datetime(2026, 1, 2, 3, 4, 5, microsecond, tzinfo=dt.UTC)
+    account = new_id()
+    before = store.head()
+    store.append(account, deposits("1.00"), expected_version=NO_STREAM, aggregate_type=ACCOUNT,
+                 imported_at=stamp)  # fmt: skip
+    [streamed] = store.read_stream(account)
+    [logged] = store.read_log(before)
+    assert streamed.created_at == logged.created_at == stamp
+    assert logged.created_at.utcoffset() == dt.timedelta(0)
+    assert logged.aggregate_id == account
+
+
 def test_position_text_round_trips():
     assert Position.parse(str(Position(12, 345))) == Position(12, 345)
     with pytest.raises(ValueError, match="not a log position"):
