@@ -78,8 +78,8 @@ def peer_conninfo(info: str) -> str:
     return make_conninfo(**{**params, "dbname": f"{params['dbname']}_peer"})
 
 
-def prepare(info: str) -> Peer:
-    """Create the peer database if missing, start from an empty schema, construct the peer."""
+def prepare_database(info: str) -> str:
+    """Create the peer database if missing (the library must be installed); return its name."""
     try:
         import eventsourcing.postgres  # noqa: F401  (needs psycopg and psycopg-pool)
     except ImportError:
@@ -91,6 +91,12 @@ def prepare(info: str) -> Peer:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
         if not exists:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return name
+
+
+def prepare(info: str) -> Peer:
+    """Create the peer database if missing, start from an empty schema, construct the peer."""
+    name = prepare_database(info)
     with psycopg.connect(peer_conninfo(info), autocommit=True) as conn:
         _refuse_foreign_tables(conn, name)
         conn.execute(DROP_SCHEMA)

@@ -18,6 +18,7 @@ from bench import (
     loading,
     on_sqlite,
     peer,
+    peer_load,
     personal,
     processes,
     readers,
@@ -226,6 +227,8 @@ def run_suite(config: Config) -> int:
         samples = measure(variants, config)
         rows = [summarise_variant(variant, samples) for variant in variants]
         rows += load_rows(info, config)
+        progress("loads beside the peer's Application.repository.get")
+        rows += peer_load.rows(config.rounds)
         progress(f"api: gunicorn and {api.CLIENTS} clients")
         rows += api.rows(info, config.seconds, config.warmup_seconds)
         more_rows, checks = tail_rows(info, config, pool)
@@ -244,6 +247,7 @@ def run_suite(config: Config) -> int:
         report.add_targets(rows, TARGETS)
         ledger.add_targets(rows)
         personal.add_targets(rows)
+        peer_load.add_targets(rows)
     finally:
         if pool is not None:
             pool.close()
