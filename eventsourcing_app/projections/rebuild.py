@@ -85,7 +85,10 @@ def rebuild_all(
     connection = connections[using]
     followed = [projection.name for projection in projections if not projection.inline]
     with transaction.atomic(using=using):
-        for projection in projections:  # in the order appends write them: no deadlock
+        # In the order appends write them (the registry's, by name), whatever order the
+        # projections were named in: an append holding one table never waits on a lock held
+        # by a rebuild that waits on that append.
+        for projection in sorted(projections, key=lambda projection: projection.name):
             if projection.inline:
                 _lock_tables(projection, connection)
         checkpoints.ensure(followed, using)
