@@ -16,6 +16,7 @@ from eventsourcing_app.backends.base import DjangoRecorder
 from eventsourcing_app.core.mapper import EventMapper
 from eventsourcing_app.core.records import START
 from eventsourcing_app.models import CheckpointChange, Event, ProjectionCheckpoint
+from eventsourcing_app.projections import rebuild as rebuild_module
 from eventsourcing_app.projections import registry
 from eventsourcing_app.projections.rebuild import rebuild
 from eventsourcing_app.projections.worker import ProjectionWorker
@@ -223,3 +224,15 @@ def test_inline_projections_and_verification_record_no_checkpoint_change():
     rebuild_command("sample.balances")  # inline: it has no checkpoint to move
     rebuild_command("--verify", "sample.daily")  # rolled back: nothing moved
     assert not CheckpointChange.objects.exists()
+
+
+def test_inline_read_models_are_locked_in_the_order_appends_write_them(monkeypatch):
+    """Named in any order, they are locked by name, as `apply_inline` writes them: a rebuild
+    never holds one table while it waits on an append that holds the other."""
+    generate_history(accounts=2, events=20)
+    locked = []
+    monkeypatch.setattr(rebuild_module, "_lock_tables", lambda p, connection: locked.append(p.name))
+    names = sorted((p.name for p in registry.inline()), reverse=True)
+    assert len(names) > 1
+    rebuild_command(*names)
+    assert locked == [p.name for p in registry.inline()] == sorted(names)
