@@ -257,14 +257,12 @@ class DjangoRecorder:
             cursor.execute(sql, params)
             return cursor.fetchall()
 
-    def _event(self, row, streams: dict | None = None) -> StoredEvent:
+    def _event(self, row, streams: dict) -> StoredEvent:
+        """The row as a `StoredEvent`; `streams` holds the page's stream ids made UUIDs."""
         created_at = row[9]
-        if streams is None:
-            aggregate_id = _as_uuid(row[2])
-        else:
-            aggregate_id = streams.get(row[2])
-            if aggregate_id is None:
-                aggregate_id = streams[row[2]] = _as_uuid(row[2])
+        aggregate_id = streams.get(row[2])
+        if aggregate_id is None:
+            aggregate_id = streams[row[2]] = _as_uuid(row[2])
         if isinstance(created_at, str):
             created_at = dt.datetime.fromisoformat(created_at)
         if created_at.tzinfo is None:

@@ -231,7 +231,7 @@ class Cipher:
             envelope = _seal(aead, key_id, _aad(key_id, event_type, name), data[name])
             sealed[name] = envelope
             if texts is not None:
-                texts[name] = f'{{"{ENVELOPE}":"{envelope[ENVELOPE]}"}}'  # envelope_text
+                texts[name] = envelope_text(envelope)
         return sealed
 
     def key_ids(self, event_type: str, data: Mapping[str, Any]) -> set[str]:

@@ -96,7 +96,7 @@ def rebuild_all(
         shadows = [_copy_tables(p, connection) if verify else {} for p in projections]
         for projection in projections:
             projection.reset(using)
-        event_types = frozenset().union(*(projection.event_types for projection in projections))
+        event_types = handled_types(projections)
         # Every event up to here is read by the pass below, handled or not: where the
         # checkpoints go when the last events are of types no projection handles.
         head = store.head()
@@ -155,10 +155,15 @@ def _replay(
             progress(len(chunk))
 
 
+def handled_types(projections: Sequence[Projection]) -> frozenset[str]:
+    """The event types any of `projections` handles: what a rebuild of them reads."""
+    return frozenset().union(*(projection.event_types for projection in projections))
+
+
 def events_to_replay(projections: Sequence[Projection], using: str = "default") -> int:
     """How many events a rebuild of `projections` reads now: those of the types they handle
     (a count on the event-type index; events appended meanwhile come on top)."""
-    event_types = frozenset().union(*(projection.event_types for projection in projections))
+    event_types = handled_types(projections)
     if not event_types:
         return 0
     return Event.objects.using(using).filter(event_type__in=event_types).count()
