@@ -1,10 +1,11 @@
 """Personal data in events: which fields are whose, sealed under a data key per data subject.
 
 An event type declares its personal fields and their data subject (`personal_data`). On append
-the store replaces each such field's value by an envelope,
-`{"$personal": "1:<data key id>:<base64 of nonce, ciphertext and tag>"}`, sealed with
-AES-256-GCM under the subject's data key; hash chains and the ledger cover the envelope. (One
-string in a one-key object: the nested three-key form cost appends and reads a tenth more.)
+the store replaces each such field's value by an envelope, the string
+`"$personal:1:<data key id>:<base64 of nonce, ciphertext and tag>"`, sealed with AES-256-GCM
+under the subject's data key; hash chains and the ledger cover the envelope. (A string, not an
+object holding one: an object an event costs appends a tenth, in its JSON and in Python's
+collector, and reads a dict an event.)
 Reading opens envelopes with keys that still exist. Erasure destroys a subject's keys: its
 fields then read as the declaration's `erased` value, for good, and every hash still verifies.
 
@@ -30,6 +31,8 @@ from eventsourcing_app.core.errors import DomainError, InvalidAppend
 ENVELOPE = "$personal"
 ENVELOPE_VERSION = 1
 VERSION_TEXT = str(ENVELOPE_VERSION)
+MARK = ENVELOPE + ":"  # what every envelope starts with, whatever its version
+_HEAD = f"{MARK}{VERSION_TEXT}:"  # what an envelope of this version starts with
 ERASED = "[erased]"
 NONCE_BYTES = 12
 KEY_BYTES = 32  # AES-256
@@ -102,21 +105,18 @@ declarations = Declarations()
 
 
 def is_envelope(value: Any) -> bool:
-    return type(value) is dict and ENVELOPE in value
+    return type(value) is str and value.startswith(MARK)
 
 
 def envelope_parts(value: Any) -> tuple[str, str] | None:
     """The key id and the base64 text of an envelope; None for anything else (not an
     envelope, another version, a damaged one)."""
-    if type(value) is not dict or len(value) != 1:
+    if type(value) is not str or not value.startswith(_HEAD):
         return None
-    text = value.get(ENVELOPE)
-    if type(text) is not str:
+    parts = value[len(_HEAD) :].split(":")
+    if len(parts) != 2 or not parts[0] or not parts[1]:
         return None
-    parts = text.split(":")
-    if len(parts) != 3 or parts[0] != VERSION_TEXT or not parts[1] or not parts[2]:
-        return None
-    return parts[1], parts[2]
+    return parts[0], parts[1]
 
 
 def envelope_key_id(value: Any) -> str | None:
@@ -148,24 +148,24 @@ TEXT, JSON = b"s", b"j"
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
-def seal_value(aead: AESGCM, key_id: str, event_type: str, name: str, value: Any) -> dict:
+def seal_value(aead: AESGCM, key_id: str, event_type: str, name: str, value: Any) -> str:
     return _seal(aead, key_id, _aad(key_id, event_type, name), value)
 
 
-def _seal(aead: AESGCM, key_id: str, aad: bytes, value: Any) -> dict:
+def _seal(aead: AESGCM, key_id: str, aad: bytes, value: Any) -> str:
     nonce = os.urandom(NONCE_BYTES)
     plain = TEXT + value.encode() if type(value) is str else JSON + _dumps(value).encode()
     sealed = binascii.b2a_base64(nonce + aead.encrypt(nonce, plain, aad), newline=False)
-    return {ENVELOPE: f"{VERSION_TEXT}:{key_id}:{sealed.decode()}"}
+    return f"{_HEAD}{key_id}:{sealed.decode()}"
 
 
-def envelope_text(envelope: dict) -> str:
+def envelope_text(envelope: str) -> str:
     """The canonical JSON of an envelope `seal_value` made (its key id and base64 text need
     no escaping), without walking it: what the store hashes."""
-    return f'{{"{ENVELOPE}":"{envelope[ENVELOPE]}"}}'
+    return f'"{envelope}"'
 
 
-def open_value(aead: AESGCM, envelope: dict, event_type: str, name: str) -> Any:
+def open_value(aead: AESGCM, envelope: str, event_type: str, name: str) -> Any:
     try:
         parts = envelope_parts(envelope)
         if parts is None:
@@ -204,6 +204,8 @@ class Cipher:
     ) -> dict:
         """Return `data` with its personal fields sealed (unchanged for undeclared types).
 
+        Every personal value given is sealed, even one that looks like an envelope: a client
+        cannot pass another subject's envelope off as its own.
         `memo` holds the keys already asked for in one append: one key-ring call per subject
         (a stream's own subject is remembered by its id as given, too).
         `texts`, when given, receives the canonical JSON of each new envelope by field name.
@@ -211,9 +213,26 @@ class Cipher:
         fields = self.declared.get(event_type)
         if fields is None:
             return data
-        present = [name for name in fields.fields if name in data and not is_envelope(data[name])]
-        if not present:
-            return data
+        sealed = None
+        for name in fields.fields:
+            if name not in data:
+                continue
+            if sealed is None:
+                key_id, aead = self._active(fields, aggregate_id, data, memo)
+                sealed = dict(data)
+            envelope = _seal(aead, key_id, _aad(key_id, event_type, name), data[name])
+            sealed[name] = envelope
+            if texts is not None:
+                texts[name] = envelope_text(envelope)
+        return data if sealed is None else sealed
+
+    def _active(
+        self,
+        fields: PersonalFields,
+        aggregate_id: uuid.UUID | str,
+        data: Mapping[str, Any],
+        memo: dict[object, tuple[str, AESGCM]] | None,
+    ) -> tuple[str, AESGCM]:
         by_stream = fields.subject is None and memo is not None
         found = memo.get(aggregate_id) if by_stream else None
         if found is None:
@@ -225,14 +244,7 @@ class Cipher:
                 memo[subject] = found
                 if by_stream:
                     memo[aggregate_id] = found
-        key_id, aead = found
-        sealed = dict(data)
-        for name in present:
-            envelope = _seal(aead, key_id, _aad(key_id, event_type, name), data[name])
-            sealed[name] = envelope
-            if texts is not None:
-                texts[name] = envelope_text(envelope)
-        return sealed
+        return found
 
     def key_ids(self, event_type: str, data: Mapping[str, Any]) -> set[str]:
         """Return the data keys the event's envelopes name."""

@@ -53,8 +53,8 @@ def test_a_sealed_field_is_an_envelope_and_opens_again(cipher):
     sealed = cipher.seal("test.Signed", stream, data)
     assert sealed["plan"] == "gold"
     for name in ("name", "address"):
-        assert set(sealed[name]) == {ENVELOPE}
-        assert sealed[name][ENVELOPE].startswith("1:")
+        assert is_envelope(sealed[name])
+        assert sealed[name].startswith(f"{ENVELOPE}:1:")
         assert OWNER not in json.dumps(sealed)
     assert envelope_key_id(sealed["name"]) == envelope_key_id(sealed["address"]) is not None
     assert cipher.open("test.Signed", sealed) == data
@@ -69,12 +69,22 @@ def test_an_envelope_moved_to_another_field_or_type_does_not_open(cipher):
     key_id, text = envelope_parts(sealed["name"])
     raw = bytearray(base64.b64decode(text))
     raw[-1] ^= 1
-    flipped = {ENVELOPE: f"1:{key_id}:{base64.b64encode(bytes(raw)).decode()}"}
+    flipped = f"{ENVELOPE}:1:{key_id}:{base64.b64encode(bytes(raw)).decode()}"
     with pytest.raises(PersonalDataError, match="altered or belongs elsewhere"):
         cipher.open("test.Signed", {"name": flipped})
-    for damaged in ({ENVELOPE: "1:" + key_id}, {ENVELOPE: 1}, {ENVELOPE: "2:a:b"}):
+    for damaged in (f"{ENVELOPE}:1:{key_id}", f"{ENVELOPE}:1:{key_id}:a:b", f"{ENVELOPE}:2:a:b",
+                    f"{ENVELOPE}:1::{text}", f"{ENVELOPE}:"):  # fmt: skip
         with pytest.raises(PersonalDataError, match="damaged envelope"):
             cipher.open("test.Signed", {"name": damaged})
+
+
+def test_a_value_that_looks_like_an_envelope_is_sealed_like_any_other(cipher):
+    theirs = cipher.seal("test.Signed", uuid.uuid4(), {"name": OWNER})["name"]
+    mine = cipher.seal("test.Signed", uuid.uuid4(), {"name": theirs})
+    assert is_envelope(mine["name"])
+    assert mine["name"] != theirs
+    assert envelope_key_id(mine["name"]) != envelope_key_id(theirs)
+    assert cipher.open("test.Signed", mine) == {"name": theirs}  # their name stays sealed
 
 
 def test_the_store_s_canonical_text_of_an_envelope_is_the_walked_one(cipher):
