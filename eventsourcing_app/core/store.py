@@ -157,10 +157,13 @@ class EventStore:
             raise InvalidAppend(f"events[{index}].data must be a JSON object (a dict)")
         if type(event.metadata) is not dict and not isinstance(event.metadata, Mapping):
             raise InvalidAppend(f"events[{index}].metadata must be a dict")
-        data = dict(event.data)
         if self.cipher is not None and event.event_type in self.cipher.declared:
-            canonical_data = None  # sealed, then encoded, inside the append's transaction
+            # Sealed, then encoded, inside the append's transaction, into a dict of the store's
+            # own: inline projections get the data as given, the caller's dict, unchanged.
+            data = event.data if type(event.data) is dict else dict(event.data)
+            canonical_data = None
         else:
+            data = dict(event.data)
             canonical_data = fast_canonical_json(data)
             if canonical_data is None:  # something unusual: the careful encoder names it
                 canonical_data = canonical_json(data, f"events[{index}].data")
@@ -235,6 +238,9 @@ class EventStore:
                 )
                 previous_hash = digest
             stored = self.recorder.insert(records)
+            # The records are done with: freed before the projections' copies are made, an
+            # append of 100 sealed events stays under Python's collector's first threshold.
+            del records
             if self.after_append is not None:
                 # Inline projections get the personal fields as given, not their envelopes.
                 self.after_append(_with_plain_data(stored, plain) if plain else stored)
@@ -251,6 +257,8 @@ class EventStore:
             if isinstance(exc, InvalidAppend):
                 raise
             raise InvalidAppend(f"events[{index}].data cannot be sealed: {exc}") from None
+        if sealed is data:  # no personal field given: the store's own copy all the same
+            sealed = dict(data)
         canonical = fast_canonical_object(sealed, texts)
         if canonical is None:
             canonical = canonical_json(sealed, f"events[{index}].data")
