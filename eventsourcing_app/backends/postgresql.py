@@ -12,6 +12,7 @@ and are woken by a NOTIFY sent once an append has committed.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 import uuid
@@ -38,6 +39,7 @@ from eventsourcing_app.core.records import EventRecord, Position, StoredEvent
 logger = logging.getLogger("eventsourcing.following")
 NEVER_AUTOMATICALLY = 2**31 - 1
 NOTIFY_CHANNEL = "eventsourcing_events"  # log followers LISTEN on it
+ANNOUNCER_NAME = "eventsourcing-notify"  # the announcers' sessions, as pg_stat_activity shows them
 # Makes the server read the list of sessions (pg_stat_activity) for the rest of the transaction.
 TAKE_SESSIONS = "SELECT count(*) FROM pg_stat_get_backend_idset()"
 T = TypeVar("T")
@@ -97,6 +99,97 @@ class JsonbReader(JsonbBinaryLoader):
     _loads = staticmethod(loads)
 
 
+class Announcer:
+    """Sends the NOTIFY that wakes log followers, from a thread of its own on a connection of
+    its own, for one database of one process.
+
+    `wake()` returns at once. Appends that commit while a NOTIFY is on its way share the next
+    one: followers read everything new when woken, so one wake-up serves them all. The thread
+    and its connection end after `IDLE_SECONDS` without an append (no idle session is left to
+    hold a database open) and start again at the next one.
+    """
+
+    IDLE_SECONDS = 1.0
+    RETRY_SECONDS = 1.0
+
+    def __init__(self, params: dict) -> None:
+        self.params = params
+        self.pending = threading.Event()
+        self.lock = threading.Lock()
+        self.thread: threading.Thread | None = None
+
+    def wake(self) -> None:
+        self.pending.set()
+        with self.lock:
+            if self.thread is None:
+                self.thread = threading.Thread(
+                    target=self._run, name="eventsourcing-notify", daemon=True
+                )
+                self.thread.start()
+
+    def _run(self) -> None:
+        conn = None
+        try:
+            while True:
+                if not self.pending.wait(self.IDLE_SECONDS):
+                    with self.lock:  # a wake() after the wait timed out finds this thread gone
+                        if not self.pending.is_set():
+                            self.thread = None
+                            return
+                self.pending.clear()
+                try:
+                    if conn is None:
+                        conn = psycopg.connect(**self.params, autocommit=True)
+                    conn.execute("SELECT pg_notify(%s, '')", [NOTIFY_CHANNEL])
+                except psycopg.Error as exc:
+                    logger.warning("cannot NOTIFY followers, they will poll: %s", exc)
+                    if conn is not None:
+                        conn.close()
+                        conn = None
+                    time.sleep(self.RETRY_SECONDS)
+        finally:
+            if conn is not None:
+                conn.close()
+
+
+_announcers: dict[tuple, Announcer] = {}
+_announcers_lock = threading.Lock()
+
+
+def announcer(using: str) -> Announcer:
+    """The process's announcer for the database that the Django alias `using` names now (a
+    test run renames it)."""
+    settings = connections[using].settings_dict
+    key = (using, *(str(settings.get(name)) for name in ("NAME", "HOST", "PORT", "USER")))
+    found = _announcers.get(key)
+    if found is None:
+        with _announcers_lock:
+            found = _announcers.get(key)
+            if found is None:
+                params = {**connection_params(using), "application_name": ANNOUNCER_NAME}
+                found = _announcers[key] = Announcer(params)
+    return found
+
+
+def connection_params(using: str) -> dict:
+    """psycopg.connect() arguments for a connection of our own to the alias's database."""
+    params = connections[using].get_connection_params()
+    for key in ("cursor_factory", "context", "prepare_threshold"):
+        params.pop(key, None)
+    return params
+
+
+def _forget_announcers() -> None:
+    # A forked child has none of its parent's threads: it starts its own announcers. The
+    # parent's connections are left alone (closing one would end the parent's session).
+    global _announcers_lock
+    _announcers.clear()
+    _announcers_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_announcers)
+
+
 class PostgreSQLRecorder(DjangoRecorder):
     """Record events in PostgreSQL, with a log bound that never lets a reader skip an event."""
 
@@ -113,14 +206,15 @@ class PostgreSQLRecorder(DjangoRecorder):
         return stored
 
     def _notify(self) -> None:
-        """Wake listening followers, in a transaction of its own once the append has committed.
+        """Wake listening followers once the append has committed, from the process's
+        announcer thread (`Announcer`): the append does not wait for the NOTIFY's round trip.
 
         Inside the append's transaction, the NOTIFY would hold PostgreSQL's notification lock
         through the commit's flush to disk, and concurrent appends would commit one at a time.
-        If this is lost (the connection dropped just after the commit), followers still find
-        the events on their next poll.
+        If it is lost (the process ends just after the commit, the server is unreachable),
+        followers still find the events on their next poll.
         """
-        self._fetch("SELECT pg_notify(%s, '')", [NOTIFY_CHANNEL])
+        announcer(self.using).wake()
 
     def _insert_statement(self, records: Sequence[EventRecord]) -> tuple[str, list]:
         first = records[0]
@@ -238,10 +332,7 @@ class NotifyWaiter:
     def _listen(self) -> psycopg.Connection | None:
         if self._listener is None:
             try:
-                params = connections[self.using].get_connection_params()
-                for key in ("cursor_factory", "context", "prepare_threshold"):
-                    params.pop(key, None)
-                self._listener = psycopg.connect(**params, autocommit=True)
+                self._listener = psycopg.connect(**connection_params(self.using), autocommit=True)
                 self._listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
             except psycopg.Error as exc:
                 logger.warning("cannot LISTEN for new events, polling instead: %s", exc)

@@ -20,6 +20,7 @@ import pytest
 from django.contrib.auth.models import Group, User
 from rest_framework.authtoken.models import Token
 
+from eventsourcing_app.backends.postgresql import ANNOUNCER_NAME
 from tests.helpers import raw_connection, requires_postgresql
 from tests.reliability.served import (
     HOST,
@@ -53,11 +54,15 @@ def teller_token() -> str:
 def sessions_counter() -> tuple[psycopg.Connection, callable]:
     watcher = raw_connection(autocommit=True)
 
-    def count() -> int:
+    def count() -> tuple[int, int]:
+        """Sessions from the pools, and the processes' NOTIFY senders (one each at most)."""
         return watcher.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-            "AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
-        ).fetchone()[0]
+            "SELECT count(*) FILTER (WHERE application_name IS DISTINCT FROM %s), "
+            "count(*) FILTER (WHERE application_name = %s) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+            "AND backend_type = 'client backend'",
+            [ANNOUNCER_NAME, ANNOUNCER_NAME],
+        ).fetchone()
 
     return watcher, count
 
@@ -91,7 +96,7 @@ def test_connections_stay_within_the_pool_under_concurrent_clients(server, tmp_p
     watcher, count = sessions_counter()
     ours = count()  # this test's own sessions
     served = Process.start(server, [sys.executable, *args, *address], env, tmp_path)
-    stop, statuses, peak = threading.Event(), [], 0
+    stop, statuses, peak, announcers = threading.Event(), [], 0, 0
     try:
         wait_until_serving(served, port, token)
         clients = [
@@ -102,7 +107,9 @@ def test_connections_stay_within_the_pool_under_concurrent_clients(server, tmp_p
             thread.start()
         deadline = time.monotonic() + SECONDS
         while time.monotonic() < deadline:
-            peak = max(peak, count() - ours)
+            pooled, senders = count()
+            peak = max(peak, pooled - ours[0])
+            announcers = max(announcers, senders - ours[1])
             time.sleep(0.02)
         stop.set()
         for thread in clients:
@@ -114,3 +121,4 @@ def test_connections_stay_within_the_pool_under_concurrent_clients(server, tmp_p
     assert [status for status in statuses if status >= 500] == [], served.output()[-3000:]
     assert set(statuses) <= {200, 201}
     assert 0 < peak <= processes * POOL_MAX
+    assert announcers <= processes

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
+
 import psycopg
 import pytest
 from django.db import connection, transaction
 
-from eventsourcing_app.backends.postgresql import NOTIFY_CHANNEL
+from eventsourcing_app.backends.postgresql import ANNOUNCER_NAME, NOTIFY_CHANNEL, Announcer
 from eventsourcing_app.core.records import NO_STREAM
 from eventsourcing_app.wiring import get_event_store
 from tests.helpers import deposits, new_id, requires_postgresql
@@ -50,3 +52,36 @@ def test_a_rolled_back_append_is_never_announced(listener):
         store.append(new_id(), deposits(1), expected_version=NO_STREAM, aggregate_type="t.A")
         transaction.set_rollback(True)
     assert heard(listener) == 0
+
+
+def announcer_sessions() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s "
+            "AND datname = current_database()",
+            [ANNOUNCER_NAME],
+        )
+        return cursor.fetchone()[0]
+
+
+def until(condition, seconds: float = Announcer.IDLE_SECONDS + 5) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def test_appends_are_announced_from_a_session_of_their_own_that_ends_when_idle(listener):
+    store = get_event_store()
+    stream = new_id()
+    store.append(stream, deposits(1), expected_version=NO_STREAM, aggregate_type="t.A")
+    assert until(lambda: announcer_sessions() == 1)  # not the append's own session
+    assert heard(listener) == 1
+    for version in range(1, 6):
+        store.append(stream, deposits(1), expected_version=version, aggregate_type="t.A")
+    assert 1 <= heard(listener) <= 5  # appends committed meanwhile share a wake-up
+    assert until(lambda: announcer_sessions() == 0)  # idle: no session holds the database
+    store.append(stream, deposits(1), expected_version=6, aggregate_type="t.A")
+    assert heard(listener) == 1  # and the next append starts it again
