@@ -4,6 +4,7 @@ from rest_framework.permissions import SAFE_METHODS, BasePermission
 
 TELLERS = "tellers"
 AUDITORS = "auditors"
+STAFF_GROUPS = (TELLERS, AUDITORS)  # read with the token (bankdemo/api/authentication.py)
 
 
 def in_group(user, *groups: str) -> bool:
@@ -11,6 +12,9 @@ def in_group(user, *groups: str) -> bool:
         return False
     if user.is_superuser:
         return True
+    known = getattr(user, "staff_groups", None)  # read with the token, in this request
+    if known is not None and set(groups) <= set(STAFF_GROUPS):
+        return not known.isdisjoint(groups)
     return user.groups.filter(name__in=groups).exists()
 
 

@@ -1,0 +1,84 @@
+"""Token authentication that reads the token, its user and the user's staff groups at once.
+
+DRF's `TokenAuthentication` reads the token with its user through the ORM; the permission
+check then asks the database again whether the user is a teller or an auditor. Here one
+statement, written once, answers both (`staff_groups` on the user), with the same checks in
+the same order: an unknown token or an inactive user is refused as DRF refuses them. (Through
+the ORM, the same query with two `Exists` annotations cost more to build than the second
+round trip it saves.)
+"""
+
+from __future__ import annotations
+
+import functools
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.db import connections, router
+from django.utils.translation import gettext_lazy as _
+from rest_framework import authentication, exceptions
+
+from bankdemo.api.permissions import STAFF_GROUPS
+
+
+@functools.cache
+def _statement() -> tuple[str, list, list]:
+    """The SELECT, and the user's and the token's fields in its column order."""
+    token_model = authentication.TokenAuthentication().get_model()
+    user_model = get_user_model()
+    memberships = user_model.groups.through._meta
+    group_table = Group._meta.db_table
+    user_fields = list(user_model._meta.concrete_fields)
+    token_fields = list(token_model._meta.concrete_fields)
+    flags = ", ".join(
+        f"EXISTS (SELECT 1 FROM {memberships.db_table} m JOIN {group_table} g "
+        f"ON g.id = m.group_id WHERE m.user_id = u.{user_model._meta.pk.column} "
+        f"AND g.name = %s)"
+        for _ in STAFF_GROUPS
+    )
+    columns = [f"u.{field.column}" for field in user_fields] + [
+        f"t.{field.column}" for field in token_fields
+    ]
+    sql = (
+        f"SELECT {', '.join(columns)}, {flags} "
+        f"FROM {token_model._meta.db_table} t JOIN {user_model._meta.db_table} u "
+        f"ON u.{user_model._meta.pk.column} = t.user_id WHERE t.key = %s"
+    )
+    return sql, user_fields, token_fields
+
+
+def _instance(model, fields: list, values, using: str):
+    """The model instance of a row's values, converted as the ORM converts them (SQLite hands
+    back dates as text and booleans as integers)."""
+    connection = connections[using]
+    converted = []
+    for field, value in zip(fields, values, strict=True):
+        column = field.get_col(model._meta.db_table)
+        for convert in connection.ops.get_db_converters(column) + field.get_db_converters(
+            connection
+        ):
+            value = convert(value, column, connection)
+        converted.append(value)
+    return model.from_db(using, [field.attname for field in fields], converted)
+
+
+class TokenAuthentication(authentication.TokenAuthentication):
+    def authenticate_credentials(self, key):
+        token_model, user_model = self.get_model(), get_user_model()
+        sql, user_fields, token_fields = _statement()
+        using = router.db_for_read(token_model)
+        with connections[using].cursor() as cursor:
+            cursor.execute(sql, [*STAFF_GROUPS, key])
+            row = cursor.fetchone()
+        if row is None:
+            raise exceptions.AuthenticationFailed(_("Invalid token."))
+        users, tokens = len(user_fields), len(token_fields)
+        user = _instance(user_model, user_fields, row[:users], using)
+        token = _instance(token_model, token_fields, row[users : users + tokens], using)
+        token.user = user
+        if not user.is_active:
+            raise exceptions.AuthenticationFailed(_("User inactive or deleted."))
+        user.staff_groups = frozenset(
+            name for name, member in zip(STAFF_GROUPS, row[users + tokens :], strict=True) if member
+        )
+        return user, token
