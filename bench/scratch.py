@@ -7,7 +7,7 @@ from django.core.management import call_command
 from django.db import connection
 from psycopg.conninfo import make_conninfo
 
-from eventsourcing_app.models import Event
+from eventsourcing_app.models import Event, PersonalDataKey
 
 AGGREGATE_TYPE = "bench.Thing"
 EVENT_TYPE = "bench.Happened"
@@ -16,6 +16,7 @@ PLAIN_TABLE = "bench_plain"
 # on its events are the benchmark's, whatever their types, and may be emptied.
 MARKER_TABLE = "bench_scratch_marker"
 EVENTS_TABLE = Event._meta.db_table
+KEYS_TABLE = PersonalDataKey._meta.db_table
 
 CREATE_PLAIN = f"""
 CREATE TABLE {PLAIN_TABLE} (
@@ -70,10 +71,16 @@ def _refuse_foreign_events(conn: psycopg.Connection) -> None:
 
 
 def empty(conn: psycopg.Connection) -> None:
-    """Empty the events table (it holds benchmark events only) and recreate the plain table."""
+    """Empty the events table (it holds benchmark events only) and the data keys of their
+    subjects, and recreate the plain table.
+
+    The keys go too: each run wraps its keys with a master key of its own, and the bank log's
+    accounts have the same ids run after run, so a key left by an earlier run could not be
+    unwrapped by the next."""
     with conn.transaction():
         conn.execute("SET LOCAL eventsourcing.allow_truncate = 'on'")
         conn.execute(f"TRUNCATE {EVENTS_TABLE}")
+        conn.execute(f"DELETE FROM {KEYS_TABLE}")
     conn.execute(f"DROP TABLE IF EXISTS {PLAIN_TABLE}")
     conn.execute(CREATE_PLAIN)
 
