@@ -11,6 +11,7 @@ and are woken by a NOTIFY sent once an append has committed.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import threading
@@ -106,21 +107,26 @@ class Announcer:
     `wake()` returns at once. Appends that commit while a NOTIFY is on its way share the next
     one: followers read everything new when woken, so one wake-up serves them all. The thread
     and its connection end after `IDLE_SECONDS` without an append (no idle session is left to
-    hold a database open) and start again at the next one.
+    hold a database open) and start again at the next one. A process that ends waits up to
+    `FLUSH_SECONDS` for the NOTIFY of its last appends (`flush`, at exit).
     """
 
     IDLE_SECONDS = 1.0
     RETRY_SECONDS = 1.0
+    FLUSH_SECONDS = 2.0
 
     def __init__(self, params: dict) -> None:
         self.params = params
         self.pending = threading.Event()
         self.lock = threading.Lock()
         self.thread: threading.Thread | None = None
+        self.asked = 0  # wake() calls so far
+        self.answered = 0  # those a NOTIFY went out for (or failed to)
 
     def wake(self) -> None:
-        self.pending.set()
         with self.lock:
+            self.asked += 1
+            self.pending.set()
             if self.thread is None:
                 self.thread = threading.Thread(
                     target=self._run, name="eventsourcing-notify", daemon=True
@@ -136,7 +142,9 @@ class Announcer:
                         if not self.pending.is_set():
                             self.thread = None
                             return
-                self.pending.clear()
+                with self.lock:
+                    self.pending.clear()
+                    asked = self.asked
                 try:
                     if conn is None:
                         conn = psycopg.connect(**self.params, autocommit=True)
@@ -146,10 +154,25 @@ class Announcer:
                     if conn is not None:
                         conn.close()
                         conn = None
+                    self.answered = asked
                     time.sleep(self.RETRY_SECONDS)
+                else:
+                    self.answered = asked
         finally:
             if conn is not None:
                 conn.close()
+            with self.lock:  # ended by an error of another kind: the next wake() starts anew
+                if self.thread is threading.current_thread():
+                    self.thread = None
+
+    def flush(self, timeout: float) -> bool:
+        """Wait until every wake() so far has had its NOTIFY; False if `timeout` ran out."""
+        deadline = time.monotonic() + timeout
+        while self.answered < self.asked and self.thread is not None:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.005)
+        return True
 
 
 _announcers: dict[tuple, Announcer] = {}
@@ -187,7 +210,13 @@ def _forget_announcers() -> None:
     _announcers_lock = threading.Lock()
 
 
+def _flush_announcers() -> None:
+    for found in list(_announcers.values()):
+        found.flush(Announcer.FLUSH_SECONDS)
+
+
 os.register_at_fork(after_in_child=_forget_announcers)
+atexit.register(_flush_announcers)
 
 
 class PostgreSQLRecorder(DjangoRecorder):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 
 import psycopg
@@ -12,6 +14,7 @@ from eventsourcing_app.backends.postgresql import ANNOUNCER_NAME, NOTIFY_CHANNEL
 from eventsourcing_app.core.records import NO_STREAM
 from eventsourcing_app.wiring import get_event_store
 from tests.helpers import deposits, new_id, requires_postgresql
+from tests.reliability.served import production_environment
 
 pytestmark = [requires_postgresql, pytest.mark.django_db(transaction=True)]
 
@@ -85,3 +88,20 @@ def test_appends_are_announced_from_a_session_of_their_own_that_ends_when_idle(l
     assert until(lambda: announcer_sessions() == 0)  # idle: no session holds the database
     store.append(stream, deposits(1), expected_version=6, aggregate_type="t.A")
     assert heard(listener) == 1  # and the next append starts it again
+
+
+CHILD = """
+import uuid, django
+django.setup()
+from eventsourcing_app.core.records import NO_STREAM, NewEvent
+from eventsourcing_app.wiring import get_event_store
+get_event_store().append(uuid.uuid4(), [NewEvent("t.Happened", {"n": 1})],
+                         expected_version=NO_STREAM, aggregate_type="t.A")
+"""
+
+
+def test_a_process_that_ends_right_after_its_append_still_announces_it(listener):
+    done = subprocess.run([sys.executable, "-c", CHILD], env=production_environment(),
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert heard(listener) == 1  # its announcer was flushed at exit
