@@ -18,6 +18,7 @@ from django.db import connections, router
 from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions
 
+from bankdemo.api import rows
 from bankdemo.api.permissions import STAFF_GROUPS
 
 
@@ -47,21 +48,6 @@ def _statement() -> tuple[str, list, list]:
     return sql, user_fields, token_fields
 
 
-def _instance(model, fields: list, values, using: str):
-    """The model instance of a row's values, converted as the ORM converts them (SQLite hands
-    back dates as text and booleans as integers)."""
-    connection = connections[using]
-    converted = []
-    for field, value in zip(fields, values, strict=True):
-        column = field.get_col(model._meta.db_table)
-        for convert in connection.ops.get_db_converters(column) + field.get_db_converters(
-            connection
-        ):
-            value = convert(value, column, connection)
-        converted.append(value)
-    return model.from_db(using, [field.attname for field in fields], converted)
-
-
 class TokenAuthentication(authentication.TokenAuthentication):
     def authenticate_credentials(self, key):
         token_model, user_model = self.get_model(), get_user_model()
@@ -73,8 +59,8 @@ class TokenAuthentication(authentication.TokenAuthentication):
         if row is None:
             raise exceptions.AuthenticationFailed(_("Invalid token."))
         users, tokens = len(user_fields), len(token_fields)
-        user = _instance(user_model, user_fields, row[:users], using)
-        token = _instance(token_model, token_fields, row[users : users + tokens], using)
+        user = rows.instance(user_model, user_fields, row[:users], using)
+        token = rows.instance(token_model, token_fields, row[users : users + tokens], using)
         token.user = user
         if not user.is_active:
             raise exceptions.AuthenticationFailed(_("User inactive or deleted."))

@@ -13,10 +13,12 @@ import functools
 import hashlib
 import re
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, router, transaction
+from django.utils import timezone
 from rest_framework import status
 from rest_framework.response import Response
 
+from bankdemo.api import rows
 from bankdemo.api.errors import error
 from bankdemo.api.schema import IDEMPOTENCY_KEY
 from bankdemo.models import IdempotencyKey
@@ -48,7 +50,7 @@ def idempotent(handler):
         fingerprint = _fingerprint(request)
         try:
             with transaction.atomic():
-                stored = IdempotencyKey.objects.filter(user=request.user, key=key).first()
+                stored = _stored(request.user, key)
                 if stored is not None:
                     raise _Replay(stored)
                 try:
@@ -57,24 +59,54 @@ def idempotent(handler):
                     response = view.handle_exception(exc)
                 if not _final(response.status_code):
                     return response  # a retry with the same key may fare otherwise: keep none
-                IdempotencyKey.objects.create(
-                    user=request.user,
-                    key=key,
-                    request_hash=fingerprint,
-                    status_code=response.status_code,
-                    response=response.data,
-                    headers={h: response[h] for h in KEPT_HEADERS if h in response},
-                )
+                _remember(request.user, key, fingerprint, response)
                 return response
         except _Replay as replay:
             return _replayed(replay.stored, fingerprint)
         except IntegrityError:
-            stored = IdempotencyKey.objects.filter(user=request.user, key=key).first()
+            stored = _stored(request.user, key)
             if stored is None:
                 raise
             return _replayed(stored, fingerprint)
 
     return wrapper
+
+
+_FIELDS = [IdempotencyKey._meta.get_field(name)
+           for name in ("id", "user", "key", "request_hash", "status_code", "response", "headers",
+                        "created_at")]  # fmt: skip
+
+
+def _stored(user, key: str) -> IdempotencyKey | None:
+    """The user's record of `key`, if any (one statement built once: see `rows`)."""
+    using = router.db_for_read(IdempotencyKey)
+    connection = connections[using]
+    table, quote = IdempotencyKey._meta.db_table, connection.ops.quote_name
+    columns = ", ".join(quote(field.column) for field in _FIELDS)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {columns} FROM {quote(table)} WHERE {quote('user_id')} = %s "
+            f"AND {quote('key')} = %s",
+            [user.pk, key],
+        )
+        row = cursor.fetchone()
+    return None if row is None else rows.instance(IdempotencyKey, _FIELDS, row, using)
+
+
+def _remember(user, key: str, fingerprint: str, response: Response) -> None:
+    rows.insert(
+        IdempotencyKey,
+        {
+            "user": user.pk,
+            "key": key,
+            "request_hash": fingerprint,
+            "status_code": response.status_code,
+            "response": response.data,
+            "headers": {h: response[h] for h in KEPT_HEADERS if h in response},
+            "created_at": timezone.now(),
+        },
+        router.db_for_write(IdempotencyKey),
+    )
 
 
 # Answers a retry of the same request may change: not remembered, so the key stays free for it.
