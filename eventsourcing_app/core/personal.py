@@ -105,12 +105,19 @@ declarations = Declarations()
 
 
 def is_envelope(value: Any) -> bool:
-    return type(value) is str and value.startswith(MARK)
+    if type(value) is str:
+        return value.startswith(MARK)
+    return type(value) is dict and ENVELOPE in value  # the object form of earlier stores
 
 
 def envelope_parts(value: Any) -> tuple[str, str] | None:
     """The key id and the base64 text of an envelope; None for anything else (not an
-    envelope, another version, a damaged one)."""
+    envelope, another version, a damaged one).
+
+    Also read: the object form earlier stores wrote, `{"$personal": "1:<key id>:<base64>"}`,
+    the same parts under the same associated data (only its JSON differs)."""
+    if type(value) is dict and len(value) == 1 and type(value.get(ENVELOPE)) is str:
+        value = f"{MARK}{value[ENVELOPE]}"
     if type(value) is not str or not value.startswith(_HEAD):
         return None
     parts = value[len(_HEAD) :].split(":")
@@ -165,7 +172,7 @@ def envelope_text(envelope: str) -> str:
     return f'"{envelope}"'
 
 
-def open_value(aead: AESGCM, envelope: str, event_type: str, name: str) -> Any:
+def open_value(aead: AESGCM, envelope: str | dict, event_type: str, name: str) -> Any:
     try:
         parts = envelope_parts(envelope)
         if parts is None:

@@ -78,6 +78,17 @@ def test_an_envelope_moved_to_another_field_or_type_does_not_open(cipher):
             cipher.open("test.Signed", {"name": damaged})
 
 
+def test_the_object_form_of_earlier_stores_still_opens(cipher):
+    stream = uuid.uuid4()
+    sealed = cipher.seal("test.Signed", stream, {"name": OWNER})
+    earlier = {"name": {ENVELOPE: sealed["name"].removeprefix(f"{ENVELOPE}:")}}
+    assert is_envelope(earlier["name"])
+    assert envelope_key_id(earlier["name"]) == envelope_key_id(sealed["name"])
+    assert cipher.open("test.Signed", earlier) == {"name": OWNER}
+    cipher.keyring.forget(str(stream))
+    assert cipher.open("test.Signed", earlier) == {"name": ERASED}
+
+
 def test_a_value_that_looks_like_an_envelope_is_sealed_like_any_other(cipher):
     theirs = cipher.seal("test.Signed", uuid.uuid4(), {"name": OWNER})["name"]
     mine = cipher.seal("test.Signed", uuid.uuid4(), {"name": theirs})
