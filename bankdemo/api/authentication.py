@@ -31,10 +31,12 @@ def _statement() -> tuple[str, list, list]:
     group_table = Group._meta.db_table
     user_fields = list(user_model._meta.concrete_fields)
     token_fields = list(token_model._meta.concrete_fields)
+    user_pk, group_pk = user_model._meta.pk.column, Group._meta.pk.column
+    member, group = (memberships.get_field(name).column for name in ("user", "group"))
+    token_user, token_key = (token_model._meta.get_field(name).column for name in ("user", "key"))
     flags = ", ".join(
         f"EXISTS (SELECT 1 FROM {memberships.db_table} m JOIN {group_table} g "
-        f"ON g.id = m.group_id WHERE m.user_id = u.{user_model._meta.pk.column} "
-        f"AND g.name = %s)"
+        f"ON g.{group_pk} = m.{group} WHERE m.{member} = u.{user_pk} AND g.name = %s)"
         for _ in STAFF_GROUPS
     )
     columns = [f"u.{field.column}" for field in user_fields] + [
@@ -43,7 +45,7 @@ def _statement() -> tuple[str, list, list]:
     sql = (
         f"SELECT {', '.join(columns)}, {flags} "
         f"FROM {token_model._meta.db_table} t JOIN {user_model._meta.db_table} u "
-        f"ON u.{user_model._meta.pk.column} = t.user_id WHERE t.key = %s"
+        f"ON u.{user_pk} = t.{token_user} WHERE t.{token_key} = %s"
     )
     return sql, user_fields, token_fields
 

@@ -81,12 +81,13 @@ def _stored(user, key: str) -> IdempotencyKey | None:
     """The user's record of `key`, if any (one statement built once: see `rows`)."""
     using = router.db_for_read(IdempotencyKey)
     connection = connections[using]
-    table, quote = IdempotencyKey._meta.db_table, connection.ops.quote_name
+    meta, quote = IdempotencyKey._meta, connection.ops.quote_name
     columns = ", ".join(quote(field.column) for field in _FIELDS)
+    user_column, key_column = (quote(meta.get_field(name).column) for name in ("user", "key"))
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT {columns} FROM {quote(table)} WHERE {quote('user_id')} = %s "
-            f"AND {quote('key')} = %s",
+            f"SELECT {columns} FROM {quote(meta.db_table)} WHERE {user_column} = %s "
+            f"AND {key_column} = %s",
             [user.pk, key],
         )
         row = cursor.fetchone()

@@ -154,10 +154,8 @@ class Announcer:
                     if conn is not None:
                         conn.close()
                         conn = None
-                    self.answered = asked
                     time.sleep(self.RETRY_SECONDS)
-                else:
-                    self.answered = asked
+                self.answered = asked  # sent, or lost to an error: followers poll then
         finally:
             if conn is not None:
                 conn.close()

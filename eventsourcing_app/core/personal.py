@@ -155,10 +155,6 @@ TEXT, JSON = b"s", b"j"
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
-def seal_value(aead: AESGCM, key_id: str, event_type: str, name: str, value: Any) -> str:
-    return _seal(aead, key_id, _aad(key_id, event_type, name), value)
-
-
 def _seal(aead: AESGCM, key_id: str, aad: bytes, value: Any) -> str:
     nonce = os.urandom(NONCE_BYTES)
     plain = TEXT + value.encode() if type(value) is str else JSON + _dumps(value).encode()
@@ -167,7 +163,7 @@ def _seal(aead: AESGCM, key_id: str, aad: bytes, value: Any) -> str:
 
 
 def envelope_text(envelope: str) -> str:
-    """The canonical JSON of an envelope `seal_value` made (its key id and base64 text need
+    """The canonical JSON of an envelope `_seal` made (its key id and base64 text need
     no escaping), without walking it: what the store hashes."""
     return f'"{envelope}"'
 
