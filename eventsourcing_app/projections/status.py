@@ -38,13 +38,17 @@ def projection_statuses(store: EventStore, using: str = "default") -> list[Proje
 
     Inline projections commit with the events, so they always reflect the head. The lag of an
     async one is counted up to a million events (`behind_capped` says when there are more).
+
+    The checkpoints are read before the head. Read the other way round, a worker that takes a
+    step between the two reads (a saga's, which appends as it moves its checkpoint) would be
+    shown at the head with its own new events not yet handled: "up to date" while it is not.
     """
-    head = store.head()
     # Checkpoints named "digests:..." count ledger digests, not events: no lag to show.
     checkpoints = {
         cp.name: cp
         for cp in ProjectionCheckpoint.objects.using(using).exclude(name__startswith="digests:")
     }
+    head = store.head()
     names = registry.names() + sorted(set(checkpoints) - set(registry.names()))
     return [_status(name, checkpoints.get(name), head, store) for name in names]
 
@@ -52,7 +56,7 @@ def projection_statuses(store: EventStore, using: str = "default") -> list[Proje
 def projection_status(name: str, store: EventStore, using: str = "default") -> ProjectionStatus:
     """Return one projection's status (cheaper than all of them, for a response header)."""
     checkpoint = ProjectionCheckpoint.objects.using(using).filter(name=name).first()
-    return _status(name, checkpoint, store.head(), store)
+    return _status(name, checkpoint, store.head(), store)  # the head after: see above
 
 
 def checkpoint_changes(

@@ -48,3 +48,29 @@ def test_lag_position_and_failures_are_reported():
     assert "cannot digest 13.13" in fragile.last_error
     assert fragile.failed_event_id is not None
     assert after["sample.daily"].events_behind == 4
+
+
+def test_a_step_taken_while_the_status_is_read_is_not_shown_as_up_to_date(monkeypatch):
+    """A worker that handles the last event and appends (as the transfer saga does) right after
+    the head is read must not be reported at the head with its own new event unhandled."""
+    store = get_event_store()
+    open_account("Ada", "1.00")
+    read_head = store.head
+    stepped = []
+
+    def head_then_a_step():
+        head = read_head()
+        if not stepped:
+            stepped.append(head)
+            ProjectionWorker(registry.select(["sample.movements"]), store, owner="w").run_once()
+            open_account("Grace", "2.00")  # the step's own events, after the checkpoint
+        return head
+
+    monkeypatch.setattr(store, "head", head_then_a_step)
+    movements = {s.name: s for s in projection_statuses(store)}["sample.movements"]
+    assert stepped, "the status never read the head"
+    unhandled = store.count_between(
+        projection_status("sample.movements", store).position, read_head(), 100
+    )
+    assert unhandled == 2
+    assert not movements.up_to_date, f"shown up to date with {unhandled} events unhandled"
