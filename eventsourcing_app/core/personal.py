@@ -155,8 +155,7 @@ TEXT, JSON = b"s", b"j"
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
-def _seal(aead: AESGCM, key_id: str, aad: bytes, value: Any) -> str:
-    nonce = os.urandom(NONCE_BYTES)
+def _seal(aead: AESGCM, key_id: str, aad: bytes, value: Any, nonce: bytes) -> str:
     plain = TEXT + value.encode() if type(value) is str else JSON + _dumps(value).encode()
     sealed = binascii.b2a_base64(nonce + aead.encrypt(nonce, plain, aad), newline=False)
     return f"{_HEAD}{key_id}:{sealed.decode()}"
@@ -190,6 +189,40 @@ def open_value(aead: AESGCM, envelope: str | dict, event_type: str, name: str) -
         ) from None
 
 
+class Sealing:
+    """What one append's seals share: the subjects' keys already asked for (one key-ring call
+    per subject; a stream's own subject is remembered by its id as given, too), the associated
+    data of each key, type and field, and random nonces.
+
+    The nonces are drawn from the operating system a block at a time, a system call for many
+    seals instead of one each. A `Sealing` belongs to one append on one thread and is dropped
+    after it: no two seals can be given one nonce, in threads or in a forked process.
+    """
+
+    __slots__ = ("_aads", "_next", "_nonces", "keys")
+
+    NONCE_BLOCK = 64  # nonces drawn at once
+
+    def __init__(self) -> None:
+        self.keys: dict[object, tuple[str, AESGCM]] = {}
+        self._aads: dict[tuple[str, str, str], bytes] = {}
+        self._nonces = b""
+        self._next = 0
+
+    def aad(self, key_id: str, event_type: str, name: str) -> bytes:
+        found = self._aads.get((key_id, event_type, name))
+        if found is None:
+            found = self._aads[key_id, event_type, name] = _aad(key_id, event_type, name)
+        return found
+
+    def nonce(self) -> bytes:
+        start = self._next
+        if start >= len(self._nonces):
+            self._nonces, start = os.urandom(NONCE_BYTES * self.NONCE_BLOCK), 0
+        self._next = start + NONCE_BYTES
+        return self._nonces[start : start + NONCE_BYTES]
+
+
 class Cipher:
     """Seal and open the declared personal fields of events, with the keys of a key ring."""
 
@@ -202,16 +235,16 @@ class Cipher:
         event_type: str,
         aggregate_id: uuid.UUID | str,
         data: dict,
-        memo: dict[object, tuple[str, AESGCM]] | None = None,
+        sealing: Sealing | None = None,
         texts: dict[str, str] | None = None,
     ) -> dict:
         """Return `data` with its personal fields sealed (unchanged for undeclared types).
 
         Every personal value given is sealed, even one that looks like an envelope: a client
         cannot pass another subject's envelope off as its own.
-        `memo` holds the keys already asked for in one append: one key-ring call per subject
-        (a stream's own subject is remembered by its id as given, too).
-        `texts`, when given, receives the canonical JSON of each new envelope by field name.
+        `sealing` is what the seals of one append share (see `Sealing`); one of its own when
+        not given. `texts`, when given, receives the canonical JSON of each new envelope by
+        field name.
         """
         fields = self.declared.get(event_type)
         if fields is None:
@@ -221,9 +254,12 @@ class Cipher:
             if name not in data:
                 continue
             if sealed is None:
-                key_id, aead = self._active(fields, aggregate_id, data, memo)
+                if sealing is None:
+                    sealing = Sealing()
+                key_id, aead = self._active(fields, aggregate_id, data, sealing.keys)
                 sealed = dict(data)
-            envelope = _seal(aead, key_id, _aad(key_id, event_type, name), data[name])
+            aad = sealing.aad(key_id, event_type, name)
+            envelope = _seal(aead, key_id, aad, data[name], sealing.nonce())
             sealed[name] = envelope
             if texts is not None:
                 texts[name] = envelope_text(envelope)
@@ -234,19 +270,18 @@ class Cipher:
         fields: PersonalFields,
         aggregate_id: uuid.UUID | str,
         data: Mapping[str, Any],
-        memo: dict[object, tuple[str, AESGCM]] | None,
+        memo: dict[object, tuple[str, AESGCM]],
     ) -> tuple[str, AESGCM]:
-        by_stream = fields.subject is None and memo is not None
+        by_stream = fields.subject is None
         found = memo.get(aggregate_id) if by_stream else None
         if found is None:
             subject = fields.subject_of(aggregate_id, data)
-            found = memo.get(subject) if memo is not None else None
+            found = memo.get(subject)
             if found is None:
                 found = self.keyring.active(subject)
-            if memo is not None:
-                memo[subject] = found
-                if by_stream:
-                    memo[aggregate_id] = found
+            memo[subject] = found
+            if by_stream:
+                memo[aggregate_id] = found
         return found
 
     def key_ids(self, event_type: str, data: Mapping[str, Any]) -> set[str]:

@@ -24,7 +24,7 @@ from eventsourcing_app.core.hashchain import (
     timestamp_text,
 )
 from eventsourcing_app.core.heads import StreamHeads
-from eventsourcing_app.core.personal import Cipher
+from eventsourcing_app.core.personal import Cipher, Sealing
 from eventsourcing_app.core.protocols import Recorder
 from eventsourcing_app.core.records import (
     ANY,
@@ -198,7 +198,7 @@ class EventStore:
             created_text = timestamp_text(created_at)
             previous_hash = head.hash if head else GENESIS_HASH
             aggregate_text = str(aggregate_id)
-            records, plain, keys = [], {}, {}
+            records, plain, sealing = [], {}, None
             for offset, (
                 event,
                 data,
@@ -209,8 +209,10 @@ class EventStore:
                 version = current + offset
                 if canonical_data is None:
                     plain[offset - 1] = data
+                    if sealing is None:
+                        sealing = Sealing()
                     data, canonical_data = self._seal(event.event_type, aggregate_id, data,
-                                                      offset - 1, keys)  # fmt: skip
+                                                      offset - 1, sealing)  # fmt: skip
                 digest = event_hash(
                     aggregate_id=aggregate_text,
                     aggregate_type=aggregate_type,
@@ -247,12 +249,14 @@ class EventStore:
             self.heads.remember(aggregate_id, StreamHead(aggregate_type, version, digest))
             return stored
 
-    def _seal(self, event_type: str, aggregate_id: uuid.UUID, data: dict, index: int, keys):
+    def _seal(
+        self, event_type: str, aggregate_id: uuid.UUID, data: dict, index: int, sealing: Sealing
+    ):
         """Return the event's data with its personal fields sealed, and its canonical form;
-        `keys` are the subjects' keys already fetched in this append."""
+        `sealing` is what this append's seals share."""
         texts: dict[str, str] = {}
         try:
-            sealed = self.cipher.seal(event_type, aggregate_id, data, keys, texts)
+            sealed = self.cipher.seal(event_type, aggregate_id, data, sealing, texts)
         except (TypeError, ValueError) as exc:
             if isinstance(exc, InvalidAppend):
                 raise

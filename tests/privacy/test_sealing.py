@@ -2,6 +2,7 @@
 chains cover them, and the domain, projections and pages get the values back."""
 
 import base64
+import binascii
 import json
 import uuid
 
@@ -17,11 +18,13 @@ from eventsourcing_app.core.memory import InMemoryRecorder
 from eventsourcing_app.core.personal import (
     ENVELOPE,
     ERASED,
+    NONCE_BYTES,
     Cipher,
     Declarations,
     ForgottenSubject,
     InMemoryKeyRing,
     PersonalDataError,
+    Sealing,
     envelope_key_id,
     envelope_parts,
     envelope_text,
@@ -101,7 +104,7 @@ def test_a_value_that_looks_like_an_envelope_is_sealed_like_any_other(cipher):
 def test_the_store_s_canonical_text_of_an_envelope_is_the_walked_one(cipher):
     texts: dict[str, str] = {}
     data = {"name": OWNER, "address": ["a", 1], "plan": "gold", "n": 30}
-    sealed = cipher.seal("test.Signed", uuid.uuid4(), data, {}, texts)
+    sealed = cipher.seal("test.Signed", uuid.uuid4(), data, Sealing(), texts)
     assert set(texts) == {"name", "address"}
     for name, text in texts.items():
         assert text == envelope_text(sealed[name]) == canonical_json(sealed[name])
@@ -137,6 +140,27 @@ def test_the_store_hashes_the_envelope_and_gives_projections_the_value(cipher):
     assert verify_chains(store.recorder).intact  # the hash covers what is stored
     read = next(store.read_stream(stream))
     assert read.data == stored[0].data
+
+
+def test_every_seal_of_an_append_has_a_nonce_of_its_own(cipher):
+    """Nonces are drawn in blocks (`Sealing`): an append of more fields than a block holds,
+    and the next append, still never repeat one under a key."""
+    store = EventStore(InMemoryRecorder(), cipher=cipher)
+    count = 3 * Sealing.NONCE_BLOCK + 1
+    events = [NewEvent("test.Signed", {"name": f"{OWNER} {n}", "address": str(n)})
+              for n in range(count)]  # fmt: skip
+    stream = uuid.uuid4()
+    stored = store.append(stream, events, expected_version=NO_STREAM, aggregate_type="test.Thing")
+    stored += store.append(stream, events, expected_version=count, aggregate_type="test.Thing")
+    nonces = [
+        binascii.a2b_base64(envelope_parts(event.data[name])[1])[:NONCE_BYTES]
+        for event in stored
+        for name in ("name", "address")
+    ]
+    assert len(nonces) == 4 * count
+    assert len(set(nonces)) == len(nonces)
+    opened = [cipher.open("test.Signed", event.data) for event in stored]
+    assert opened == [event.data for event in events] * 2
 
 
 @pytest.mark.django_db
