@@ -25,6 +25,7 @@ from eventsourcing_app.core.records import (
     EventHash,
     EventRecord,
     Position,
+    ReplayEvent,
     StoredEvent,
     StreamHead,
     stored_event,
@@ -147,6 +148,30 @@ class DjangoRecorder:
             params.append(self.connection.ops.adapt_datetimefield_value(as_of))
         params.append(limit)
         return self._select(" AND ".join(conditions), "version", params)
+
+    def replay_stream(
+        self, aggregate_id: uuid.UUID, *, after_version: int, to_version: int | None, limit: int
+    ) -> list[ReplayEvent]:
+        stream = self._uuid_param(aggregate_id)
+        params: list = [stream, after_version]
+        upto = ""
+        if to_version is not None:
+            upto = " AND version <= %s"
+            params.append(to_version)
+        params.append(limit)
+        sql = (
+            "SELECT aggregate_type, event_type, version, schema_version, event_data, hash "
+            f"FROM {self.table} WHERE aggregate_id = %s AND version > %s{upto} "
+            "ORDER BY version LIMIT %s"
+        )
+        aggregate_id = _as_uuid(aggregate_id)
+        rows = self._fetch(sql, params, prepare=True)
+        if self.driver_decodes_json:
+            return [ReplayEvent(aggregate_id, *row) for row in rows]
+        return [
+            ReplayEvent(aggregate_id, kind, event_type, version, schema, _loads(data), digest)
+            for kind, event_type, version, schema, data, digest in rows
+        ]
 
     def version_at(self, aggregate_id: uuid.UUID, as_of: dt.datetime) -> int | None:
         rows = self._fetch(

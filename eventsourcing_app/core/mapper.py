@@ -8,7 +8,7 @@ from typing import Any
 from eventsourcing_app.core import personal
 from eventsourcing_app.core.errors import DomainError, UnknownEventType
 from eventsourcing_app.core.personal import Cipher
-from eventsourcing_app.core.records import StoredEvent
+from eventsourcing_app.core.records import ReplayEvent, StoredEvent
 from eventsourcing_app.domain.events import DomainEvent, EventRegistry, registry
 from eventsourcing_app.domain.upcasting import Upcasters, upcasters
 
@@ -41,14 +41,18 @@ class EventMapper:
         cipher = self.cipher
         return None if cipher is None else cipher.keys_for(events)
 
-    def plain_data(self, stored: StoredEvent, keys: Mapping[str, Any] | None = None) -> dict:
+    def plain_data(
+        self, stored: StoredEvent | ReplayEvent, keys: Mapping[str, Any] | None = None
+    ) -> dict:
         """Return the event's data with its personal fields opened (or read as erased)."""
         cipher = self.cipher
         if cipher is None or stored.event_type not in cipher.declared:
             return stored.data
         return cipher.open(stored.event_type, stored.data, keys)
 
-    def to_domain(self, stored: StoredEvent, keys: Mapping[str, Any] | None = None) -> DomainEvent:
+    def to_domain(
+        self, stored: StoredEvent | ReplayEvent, keys: Mapping[str, Any] | None = None
+    ) -> DomainEvent:
         """Return the stored event as its domain event, its personal fields opened, upcast to
         the current schema. `keys` are the batch's data keys (`keys_for`).
 

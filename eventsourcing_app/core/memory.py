@@ -14,6 +14,7 @@ from eventsourcing_app.core.records import (
     START,
     EventRecord,
     Position,
+    ReplayEvent,
     SnapshotRecord,
     StoredEvent,
     StreamHead,
@@ -101,6 +102,19 @@ class InMemoryRecorder:
                 and (as_of is None or e.created_at <= as_of)
             ]
         return selected[:limit]
+
+    def replay_stream(
+        self, aggregate_id: uuid.UUID, *, after_version: int, to_version: int | None, limit: int
+    ) -> list[ReplayEvent]:
+        events = self.read_stream(
+            aggregate_id, after_version=after_version, to_version=to_version, as_of=None,
+            limit=limit,
+        )  # fmt: skip
+        return [
+            ReplayEvent(e.aggregate_id, e.aggregate_type, e.event_type, e.version,
+                        e.schema_version, e.data, e.hash)
+            for e in events
+        ]  # fmt: skip
 
     def version_at(self, aggregate_id: uuid.UUID, as_of: dt.datetime) -> int | None:
         with self._lock:

@@ -11,6 +11,7 @@ from typing import Protocol
 from eventsourcing_app.core.records import (
     EventRecord,
     Position,
+    ReplayEvent,
     SnapshotRecord,
     StoredEvent,
     StreamHead,
@@ -42,6 +43,11 @@ class Recorder(Protocol):
         limit: int,
     ) -> list[StoredEvent]:
         """Return up to `limit` events of a stream after a version, in version order."""
+
+    def replay_stream(
+        self, aggregate_id: uuid.UUID, *, after_version: int, to_version: int | None, limit: int
+    ) -> list[ReplayEvent]:
+        """`read_stream`, each event with only what an aggregate's replay needs."""
 
     def version_at(self, aggregate_id: uuid.UUID, as_of: dt.datetime) -> int | None:
         """Return the highest version of a stream stamped at or before `as_of`, or None."""

@@ -11,7 +11,13 @@ from typing import Any, Generic, TypeVar
 from eventsourcing_app.core.errors import AggregateNotFound, ConcurrencyError
 from eventsourcing_app.core.mapper import EventMapper
 from eventsourcing_app.core.protocols import SnapshotStore
-from eventsourcing_app.core.records import NO_STREAM, NewEvent, SnapshotRecord, StoredEvent
+from eventsourcing_app.core.records import (
+    NO_STREAM,
+    NewEvent,
+    ReplayEvent,
+    SnapshotRecord,
+    StoredEvent,
+)
 from eventsourcing_app.core.store import EventStore
 from eventsourcing_app.domain.aggregate import Aggregate
 from eventsourcing_app.domain.events import DomainEvent, EventRegistry, registry
@@ -69,12 +75,17 @@ class Repository(Generic[A]):
             if target is None:
                 raise AggregateNotFound(f"{name} did not exist at {as_of.isoformat()}")
         aggregate = self._from_snapshot(aggregate_id, target)
-        for stored in self.store.read_stream(
+        type_name, apply, to_domain = (
+            self.aggregate_class.type_name,
+            aggregate.apply,
+            self.to_domain,
+        )
+        for stored in self.store.replay_stream(
             aggregate_id, after_version=aggregate.version, to_version=target
         ):
-            if stored.aggregate_type != self.aggregate_class.type_name:
+            if stored.aggregate_type != type_name:
                 raise AggregateNotFound(f"{aggregate_id} is a {stored.aggregate_type}, not {name}")
-            aggregate.apply(self.to_domain(stored))
+            apply(to_domain(stored))
         if aggregate.version == 0:
             raise AggregateNotFound(f"no {name}")
         if target is not None and aggregate.version != target:
@@ -154,7 +165,7 @@ class Repository(Generic[A]):
         command(aggregate)
         return aggregate, self.save(aggregate)
 
-    def to_domain(self, stored: StoredEvent) -> DomainEvent:
+    def to_domain(self, stored: StoredEvent | ReplayEvent) -> DomainEvent:
         """Turn a stored event into its domain event, upcast to the current schema."""
         return self.mapper.to_domain(stored)
 

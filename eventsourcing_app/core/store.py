@@ -35,6 +35,7 @@ from eventsourcing_app.core.records import (
     ExpectedVersion,
     NewEvent,
     Position,
+    ReplayEvent,
     StoredEvent,
     StreamHead,
     stored_event,
@@ -309,6 +310,30 @@ class EventStore:
                 break
             after_version = batch[-1].version
         if last is not None and to_version is None and as_of is None:
+            self.heads.remember(
+                aggregate_id, StreamHead(last.aggregate_type, last.version, last.hash)
+            )
+
+    def replay_stream(
+        self, stream: uuid.UUID | str, *, after_version: int = 0, to_version: int | None = None
+    ) -> Iterator[ReplayEvent]:
+        """Yield a stream's events in version order, up to a version, in batches, each with
+        only what rebuilding an aggregate needs (`ReplayEvent`): what `Repository.load` reads."""
+        aggregate_id = _aggregate_id(stream)
+        last = None
+        while True:
+            batch = self.recorder.replay_stream(
+                aggregate_id,
+                after_version=after_version,
+                to_version=to_version,
+                limit=self.read_batch_size,
+            )
+            yield from batch
+            last = batch[-1] if batch else last
+            if len(batch) < self.read_batch_size:
+                break
+            after_version = batch[-1].version
+        if last is not None and to_version is None:
             self.heads.remember(
                 aggregate_id, StreamHead(last.aggregate_type, last.version, last.hash)
             )

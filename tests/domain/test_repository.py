@@ -7,9 +7,10 @@ from decimal import Decimal
 import pytest
 
 from eventsourcing_app.core.errors import ConcurrencyError
-from eventsourcing_app.core.records import NO_STREAM, NewEvent, SnapshotRecord
+from eventsourcing_app.core.records import NO_STREAM, NewEvent, SnapshotRecord, StreamHead
 from eventsourcing_app.core.repository import Repository
 from eventsourcing_app.core.store import EventStore
+from eventsourcing_app.core.verification import verify_chains
 from eventsourcing_app.domain import AggregateNotFound, UnknownEventType
 from tests.domain.sample import Account, MoneyDeposited
 
@@ -56,6 +57,20 @@ def test_saved_aggregates_load_with_their_state_and_version(accounts):
     assert loaded.balance == Decimal("6.75")
     assert accounts.load(str(account.id)).version == 3
     assert accounts.save(loaded) == []
+
+
+def test_a_load_leaves_the_stream_s_head_remembered_for_the_save_that_follows(accounts, store):
+    """The load's replay remembers the stream's head, so the save after it (a command) needs
+    no query for it; what it chains onto is the stream's real last event."""
+    account = opened_with(accounts, "1.00", "2.00", "3.00", "4.00", "5.00")
+    last = list(store.read_stream(account.id))[-1]
+    store.heads.forget(account.id)
+    loaded = accounts.load(account.id)  # 6 events: two replay batches of 4
+    assert store.heads.get(account.id) == StreamHead(TYPE, 6, last.hash)
+    loaded.deposit(Decimal("6.00"))
+    assert [e.version for e in accounts.save(loaded)] == [7]
+    assert accounts.load(account.id).balance == Decimal("21.00")
+    assert verify_chains(store.recorder).intact
 
 
 def test_a_lost_race_is_a_conflict_not_a_lost_update(accounts):

@@ -191,6 +191,34 @@ def test_read_stream_up_to_a_version_after_a_version_and_in_batches(store):
     assert list(store.read_stream(new_id())) == []
 
 
+def test_replay_stream_gives_what_read_stream_does_for_a_replay(store):
+    """Type, version, schema, data and hash of each event, up to a version, after a version
+    and across batches (3 a read here); a whole stream replayed is remembered as its head."""
+    account, other = new_id(), new_id()
+    amounts = [f"{n}.00" for n in range(1, 11)]
+    store.append(account, deposits(*amounts), expected_version=NO_STREAM, aggregate_type=ACCOUNT)
+    store.append(other, deposits("9.00"), expected_version=NO_STREAM, aggregate_type="x.Other")
+    wanted = [
+        (e.aggregate_id, e.aggregate_type, e.event_type, e.version, e.schema_version, e.data,
+         e.hash)
+        for e in store.read_stream(account)
+    ]  # fmt: skip
+    store.heads.forget(account)
+    assert [tuple(e) for e in store.replay_stream(account)] == wanted
+    assert store.heads.get(account) == StreamHead(ACCOUNT, 10, wanted[-1][-1])
+    assert [e.version for e in store.replay_stream(str(account), to_version=7)] == [*range(1, 8)]
+    assert [e.version for e in store.replay_stream(account, after_version=8)] == [9, 10]
+    assert [e.version for e in store.replay_stream(account, after_version=3, to_version=6)] == [
+        4,
+        5,
+        6,
+    ]
+    store.heads.forget(account)
+    list(store.replay_stream(account, to_version=7))
+    assert store.heads.get(account) is None  # not the head: the stream goes on
+    assert list(store.replay_stream(new_id())) == []
+
+
 def test_read_stream_as_of_a_time(recorder):
     moments = iter(dt.datetime(2026, 3, day, 12, 0, tzinfo=dt.UTC) for day in (1, 2, 3, 4))
     store = EventStore(recorder, clock=lambda: next(moments))
