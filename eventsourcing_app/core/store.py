@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import uuid
 from collections.abc import Callable, Collection, Container, Iterator, Mapping, Sequence
@@ -295,24 +296,12 @@ class EventStore:
         aggregate_id = _aggregate_id(stream)
         if as_of is not None and as_of.tzinfo is None:
             raise ValueError("as_of must be timezone-aware")
-        last = None
-        while True:
-            batch = self.recorder.read_stream(
-                aggregate_id,
-                after_version=after_version,
-                to_version=to_version,
-                as_of=as_of,
-                limit=self.read_batch_size,
-            )
-            yield from batch
-            last = batch[-1] if batch else last
-            if len(batch) < self.read_batch_size:
-                break
-            after_version = batch[-1].version
-        if last is not None and to_version is None and as_of is None:
-            self.heads.remember(
-                aggregate_id, StreamHead(last.aggregate_type, last.version, last.hash)
-            )
+        read = functools.partial(
+            self.recorder.read_stream, aggregate_id, to_version=to_version, as_of=as_of
+        )
+        return self._batches(
+            aggregate_id, read, after_version, whole=to_version is None and as_of is None
+        )
 
     def replay_stream(
         self, stream: uuid.UUID | str, *, after_version: int = 0, to_version: int | None = None
@@ -320,20 +309,21 @@ class EventStore:
         """Yield a stream's events in version order, up to a version, in batches, each with
         only what rebuilding an aggregate needs (`ReplayEvent`): what `Repository.load` reads."""
         aggregate_id = _aggregate_id(stream)
+        read = functools.partial(self.recorder.replay_stream, aggregate_id, to_version=to_version)
+        return self._batches(aggregate_id, read, after_version, whole=to_version is None)
+
+    def _batches(self, aggregate_id: uuid.UUID, read, after_version: int, whole: bool):
+        """Yield what `read(after_version=..., limit=...)` gives, a batch at a time; when the
+        whole stream was read, remember its last event as the stream's head."""
         last = None
         while True:
-            batch = self.recorder.replay_stream(
-                aggregate_id,
-                after_version=after_version,
-                to_version=to_version,
-                limit=self.read_batch_size,
-            )
+            batch = read(after_version=after_version, limit=self.read_batch_size)
             yield from batch
             last = batch[-1] if batch else last
             if len(batch) < self.read_batch_size:
                 break
             after_version = batch[-1].version
-        if last is not None and to_version is None:
+        if last is not None and whole:
             self.heads.remember(
                 aggregate_id, StreamHead(last.aggregate_type, last.version, last.hash)
             )
