@@ -14,7 +14,7 @@ import functools
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.db import connections, router
+from django.db import router
 from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions
 
@@ -55,11 +55,10 @@ class TokenAuthentication(authentication.TokenAuthentication):
         token_model, user_model = self.get_model(), get_user_model()
         sql, user_fields, token_fields = _statement()
         using = router.db_for_read(token_model)
-        with connections[using].cursor() as cursor:
-            cursor.execute(sql, [*STAFF_GROUPS, key])
-            row = cursor.fetchone()
-        if row is None:
+        found = rows.fetch(using, sql, [*STAFF_GROUPS, key])
+        if not found:
             raise exceptions.AuthenticationFailed(_("Invalid token."))
+        row = found[0]
         users, tokens = len(user_fields), len(token_fields)
         user = rows.instance(user_model, user_fields, row[:users], using)
         token = rows.instance(token_model, token_fields, row[users : users + tokens], using)

@@ -84,14 +84,13 @@ def _stored(user, key: str) -> IdempotencyKey | None:
     meta, quote = IdempotencyKey._meta, connection.ops.quote_name
     columns = ", ".join(quote(field.column) for field in _FIELDS)
     user_column, key_column = (quote(meta.get_field(name).column) for name in ("user", "key"))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {columns} FROM {quote(meta.db_table)} WHERE {user_column} = %s "
-            f"AND {key_column} = %s",
-            [user.pk, key],
-        )
-        row = cursor.fetchone()
-    return None if row is None else rows.instance(IdempotencyKey, _FIELDS, row, using)
+    found = rows.fetch(
+        using,
+        f"SELECT {columns} FROM {quote(meta.db_table)} WHERE {user_column} = %s "
+        f"AND {key_column} = %s",
+        [user.pk, key],
+    )
+    return rows.instance(IdempotencyKey, _FIELDS, found[0], using) if found else None
 
 
 def _remember(user, key: str, fingerprint: str, response: Response) -> None:

@@ -1,31 +1,22 @@
 """Rows read and written by statements built once, on the API's busiest paths (every token
 check, every command with an `Idempotency-Key`), where building the same query through the
-ORM cost more than running it (a `filter().first()` about 1.1 ms here, its statement 0.2 ms).
+ORM cost more than running it (a `filter().first()` about 1.1 ms here, its statement 0.2 ms),
+and where PostgreSQL plans them once a connection (`eventsourcing_app.backends.statements`).
 
 Values go through the fields' own conversions both ways, as the ORM's would.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from django.db import connections
-from django.db.models import Field, Model
+from django.db.models import Model
 
+from eventsourcing_app.backends.statements import fetch, instance
 
-def instance(model: type[Model], fields: Sequence[Field], values: Sequence, using: str) -> Model:
-    """The instance of a row's `values` for `fields`, converted as the ORM converts them
-    (SQLite hands back dates as text and booleans as integers, JSON is text everywhere)."""
-    connection = connections[using]
-    converted = []
-    for field, value in zip(fields, values, strict=True):
-        column = field.get_col(model._meta.db_table)
-        converters = connection.ops.get_db_converters(column) + field.get_db_converters(connection)
-        for convert in converters:
-            value = convert(value, column, connection)
-        converted.append(value)
-    return model.from_db(using, [field.attname for field in fields], converted)
+__all__ = ["fetch", "insert", "instance"]
 
 
 def insert(model: type[Model], values: Mapping[str, Any], using: str) -> None:
@@ -38,9 +29,9 @@ def insert(model: type[Model], values: Mapping[str, Any], using: str) -> None:
         field.get_db_prep_save(value, connection)
         for field, value in zip(fields, values.values(), strict=True)
     ]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {connection.ops.quote_name(model._meta.db_table)} ({columns}) "
-            f"VALUES ({placeholders})",
-            params,
-        )
+    fetch(
+        using,
+        f"INSERT INTO {connection.ops.quote_name(model._meta.db_table)} ({columns}) "
+        f"VALUES ({placeholders})",
+        params,
+    )

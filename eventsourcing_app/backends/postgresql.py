@@ -33,12 +33,12 @@ from eventsourcing_app.backends.base import (
     DjangoRecorder,
     dumps,
 )
+from eventsourcing_app.backends.statements import NEVER_AUTOMATICALLY
 from eventsourcing_app.core.hashchain import json_name
 from eventsourcing_app.core.jsontext import loads
 from eventsourcing_app.core.records import EventRecord, Position, StoredEvent
 
 logger = logging.getLogger("eventsourcing.following")
-NEVER_AUTOMATICALLY = 2**31 - 1
 NOTIFY_CHANNEL = "eventsourcing_events"  # log followers LISTEN on it
 ANNOUNCER_NAME = "eventsourcing-notify"  # the announcers' sessions, as pg_stat_activity shows them
 # Makes the server read the list of sessions (pg_stat_activity) for the rest of the transaction.

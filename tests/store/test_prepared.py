@@ -1,8 +1,16 @@
 """On PostgreSQL the store's statements are prepared once per connection, unless turned off."""
 
-import pytest
-from django.db import connection
+import uuid
+from decimal import Decimal
 
+import pytest
+from django.contrib.auth.models import User
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from rest_framework.authtoken.models import Token
+
+from bankdemo import services
+from bankdemo.api.authentication import TokenAuthentication
 from eventsourcing_app.core.records import NO_STREAM
 from eventsourcing_app.wiring import get_event_store
 from tests.helpers import deposits, new_id, requires_postgresql
@@ -55,3 +63,44 @@ def test_a_pooled_connection_keeps_its_prepared_statements():
     connection.close()  # back to the pool, which hands the same server connection out again
     append_twice()
     assert prepared_inserts() == 1
+
+
+def prepared(prefix: str) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s", [prefix + "%"]
+        )
+        return cursor.fetchone()[0]
+
+
+def load_twice() -> uuid.UUID:
+    """Open an account through the bank's services, snapshot it, load it twice."""
+    account, _ = services.account_open(owner="Prepared Owner", currency="EUR")
+    services.account_deposit(account_id=account.id, amount="5.00")
+    repository = services.accounts()
+    repository.write_snapshot(repository.load(account.id))
+    for _ in range(2):
+        assert repository.load(account.id).balance == Decimal("5.00")
+    return account.id
+
+
+def test_the_token_check_and_the_snapshot_look_up_are_prepared_too():
+    """The statements every API request runs (`eventsourcing_app.backends.statements`)."""
+    fresh_connection()
+    user = User.objects.create_user("prepared-teller")
+    key = Token.objects.create(user=user).key
+    with CaptureQueriesContext(connection) as queries:
+        for _ in range(2):
+            found, _ = TokenAuthentication().authenticate_credentials(key)
+    assert found.pk == user.pk
+    assert len(queries.captured_queries) == 2  # counted as Django counts its own
+    load_twice()
+    assert prepared("SELECT u.id, ") == 1
+    assert prepared('SELECT "aggregate_id", "aggregate_type", "version"') == 1
+
+
+def test_the_shared_statements_are_not_prepared_when_preparing_is_off(settings):
+    settings.EVENTSOURCING = {"PREPARE_STATEMENTS": False}
+    fresh_connection()
+    load_twice()
+    assert prepared('SELECT "aggregate_id", "aggregate_type", "version"') == 0
