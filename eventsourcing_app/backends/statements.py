@@ -62,3 +62,63 @@ def instance(model: type[Model], fields: Sequence[Field], values: Sequence, usin
             value = convert(value, column, connection)
         converted.append(value)
     return model.from_db(using, [field.attname for field in fields], converted)
+
+
+# Batches of a model's rows up to this size are read and written by statements of their own,
+# prepared once (an inline append's one or two rows); larger ones go through the ORM, whose
+# statement for them would be used once.
+SMALL_BATCH = 16
+
+
+def rows_by_key(model: type[Model], keys: Sequence[Any], using: str) -> dict[Any, Model]:
+    """The rows of `model` whose primary keys are `keys`, as `in_bulk` would give them."""
+    connection = connections[using]
+    meta, quote = model._meta, connection.ops.quote_name
+    fields = list(meta.concrete_fields)
+    pk = meta.pk
+    values = [pk.get_db_prep_value(key, connection) for key in keys]
+    columns = ", ".join(quote(field.column) for field in fields)
+    if connection.vendor == "postgresql":
+        condition, params = f"{quote(pk.column)} = ANY(%s)", [values]  # one statement for any n
+    else:
+        condition, params = f"{quote(pk.column)} IN ({', '.join(['%s'] * len(values))})", values
+    sql = f"SELECT {columns} FROM {quote(meta.db_table)} WHERE {condition}"
+    found = (instance(model, fields, row, using) for row in fetch(using, sql, params))
+    return {row.pk: row for row in found}
+
+
+def upsert(model: type[Model], rows: Sequence[Model], using: str) -> None:
+    """Insert `rows`, or update those whose primary key is taken: `bulk_create` with
+    `update_conflicts` on the primary key, each value prepared as it prepares it."""
+    connection = connections[using]
+    meta, quote = model._meta, connection.ops.quote_name
+    fields = list(meta.concrete_fields)
+    others = [quote(field.column) for field in fields if not field.primary_key]
+    if others:
+        action = "DO UPDATE SET " + ", ".join(f"{column} = EXCLUDED.{column}" for column in others)
+    else:
+        action = "DO NOTHING"
+    _insert_rows(model, fields, rows, using, f" ON CONFLICT ({quote(meta.pk.column)}) {action}")
+
+
+def insert(model: type[Model], rows: Sequence[Model], using: str, fields: Sequence[Field]) -> None:
+    """Insert new `rows` of `fields` (an automatic primary key left out is not read back)."""
+    _insert_rows(model, fields, rows, using, "")
+
+
+def _insert_rows(model, fields, rows, using: str, conflict: str) -> None:
+    connection = connections[using]
+    quote = connection.ops.quote_name
+    params: list = []
+    for row in rows:
+        row._prepare_related_fields_for_save(operation_name="bulk_create")
+        params += [field.get_db_prep_save(field.pre_save(row, True), connection)
+                   for field in fields]  # fmt: skip
+    mark = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    fetch(
+        using,
+        f"INSERT INTO {quote(model._meta.db_table)} "
+        f"({', '.join(quote(field.column) for field in fields)}) "
+        f"VALUES {', '.join([mark] * len(rows))}{conflict}",
+        params,
+    )

@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 from django.db import connections, models
 from django.db.models.fields import AutoFieldMixin
 
+from eventsourcing_app.backends import statements
 from eventsourcing_app.core.errors import HandlerFailed
 from eventsourcing_app.core.mapper import EventMapper
 from eventsourcing_app.core.records import Position, StoredEvent
@@ -73,6 +74,8 @@ class Batch:
 
     `get` answers from what `prefetch` loaded (or queries once per missing key), `put` upserts,
     `insert` appends new rows, `delete` removes; `flush` writes it all with a few queries.
+    A few rows of a model (an inline append's) are read and written by statements prepared
+    once a connection (`eventsourcing_app.backends.statements`), more through the ORM.
     """
 
     def __init__(self, using: str) -> None:
@@ -91,7 +94,10 @@ class Batch:
         wanted = [key for key in set(keys) if key not in rows]
         if not wanted:
             return
-        found = model.objects.using(self.using).in_bulk(wanted)
+        if len(wanted) <= statements.SMALL_BATCH:
+            found = statements.rows_by_key(model, wanted, self.using)
+        else:
+            found = model.objects.using(self.using).in_bulk(wanted)
         for key in wanted:
             rows[key] = found.get(key)
 
@@ -123,7 +129,9 @@ class Batch:
             if keys:
                 model.objects.using(self.using).filter(pk__in=keys).delete()
         for model, rows in self._put.items():
-            if rows:
+            if rows and len(rows) <= statements.SMALL_BATCH:
+                statements.upsert(model, list(rows.values()), self.using)
+            elif rows:
                 pk = model._meta.pk
                 fields = [f.name for f in model._meta.concrete_fields if f is not pk]
                 model.objects.using(self.using).bulk_create(
@@ -140,17 +148,20 @@ class Batch:
 
 
 def _insert(model: type[models.Model], rows: list[models.Model], using: str) -> None:
-    """Insert new rows: many with COPY on PostgreSQL (a fraction of `bulk_create`'s time, which
-    builds an INSERT of arrays in Python; a rebuild's batches), else with `bulk_create` (one
-    round trip where COPY takes two: an inline append's rows). Each value is what the ORM would
-    save (`pre_save`, `get_db_prep_save`); an automatic primary key is left to the database and
-    not read back."""
+    """Insert new rows: a few (an inline append's) with a statement prepared once
+    (`statements.insert`), many with COPY on PostgreSQL (a fraction of `bulk_create`'s time,
+    which builds an INSERT of arrays in Python; a rebuild's batches), else with `bulk_create`.
+    Each value is what the ORM would save (`pre_save`, `get_db_prep_save`); an automatic
+    primary key is left to the database and not read back."""
     connection = connections[using]
+    fields = [field for field in model._meta.local_concrete_fields
+              if not (field.primary_key and isinstance(field, AutoFieldMixin))]  # fmt: skip
+    if len(rows) <= statements.SMALL_BATCH:
+        statements.insert(model, rows, using, fields)
+        return
     if connection.vendor != "postgresql" or len(rows) < COPY_FROM_ROWS:
         model.objects.using(using).bulk_create(rows)
         return
-    fields = [field for field in model._meta.local_concrete_fields
-              if not (field.primary_key and isinstance(field, AutoFieldMixin))]  # fmt: skip
     quote = connection.ops.quote_name
     columns = ", ".join(quote(field.column) for field in fields)
     statement = f"COPY {quote(model._meta.db_table)} ({columns}) FROM STDIN"

@@ -71,7 +71,7 @@ def test_many_new_rows_go_in_by_copy_and_read_back_as_bulk_create_s(monkeypatch)
     for number in range(COPY_FROM_ROWS, COPY_FROM_ROWS + 3):
         few.insert(movement(number))
     few.flush()
-    assert bulk_created == [3]  # a few rows (an inline append's): one INSERT round trip
+    assert bulk_created == []  # a few rows (an inline append's): one prepared INSERT
     assert Movement.objects.count() == COPY_FROM_ROWS + 3
 
 
@@ -105,3 +105,54 @@ def test_a_database_error_in_a_copy_is_django_s_as_in_an_insert():
     with pytest.raises(IntegrityError, match="event_id"), transaction.atomic():
         batch.flush()
     assert not Movement.objects.exists()
+
+
+def fields_of(row: models.Model) -> list:
+    return [(f.name, getattr(row, f.attname), type(getattr(row, f.attname)))
+            for f in type(row)._meta.concrete_fields]  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_a_few_rows_are_read_and_upserted_as_the_orm_reads_and_upserts_them():
+    """An inline append's rows go by statements of their own (`statements.SMALL_BATCH`):
+    what they read is what `in_bulk` reads, what they write is what `bulk_create` writes."""
+    kept = Balance.objects.create(
+        account_id=uuid.uuid4(),
+        owner="Kept",
+        balance=Decimal("1.50"),
+        version=1,
+        updated_at=dt.datetime(2026, 3, 1, tzinfo=dt.UTC),
+    )
+    batch = Batch("default")
+    missing = uuid.uuid4()
+    batch.prefetch(Balance, [kept.account_id, missing])
+    read = batch.get(Balance, kept.account_id)
+    assert batch.get(Balance, missing) is None
+    assert fields_of(read) == fields_of(Balance.objects.get(pk=kept.account_id))
+    read.balance, read.version = Decimal("2.25"), 2
+    batch.put(read)
+    batch.put(Balance(account_id=missing, owner="New", balance=Decimal("0.10"), version=1))
+    day = DailyCount(day=dt.date(2026, 3, 2), deposits=3)
+    batch.put(day)
+    batch.insert(movement(1))
+    batch.flush()
+    assert Balance.objects.get(pk=kept.account_id).balance == Decimal("2.25")
+    assert fields_of(Balance.objects.get(pk=kept.account_id)) == fields_of(read)
+    assert Balance.objects.get(pk=missing).owner == "New"
+    assert DailyCount.objects.get(pk=day.day).deposits == 3
+    assert Movement.objects.get(event_id=10_001).amount == Decimal("0.01")
+    again = Batch("default")
+    again.put(DailyCount(day=day.day, deposits=4))
+    again.flush()
+    assert DailyCount.objects.get(pk=day.day).deposits == 4  # a taken key updated, not doubled
+    assert Balance.objects.count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_few_rows_that_break_a_constraint_raise_django_s_integrity_error():
+    batch = Batch("default")
+    batch.insert(movement(1))
+    batch.insert(movement(1))  # the same event id twice
+    with pytest.raises(IntegrityError), transaction.atomic():
+        batch.flush()
+    assert Movement.objects.count() == 0
