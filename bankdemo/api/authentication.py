@@ -18,8 +18,8 @@ from django.db import router
 from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions
 
-from bankdemo.api import rows
 from bankdemo.api.permissions import STAFF_GROUPS
+from eventsourcing_app.backends import statements
 
 
 @functools.cache
@@ -55,13 +55,13 @@ class TokenAuthentication(authentication.TokenAuthentication):
         token_model, user_model = self.get_model(), get_user_model()
         sql, user_fields, token_fields = _statement()
         using = router.db_for_read(token_model)
-        found = rows.fetch(using, sql, [*STAFF_GROUPS, key])
+        found = statements.fetch(using, sql, [*STAFF_GROUPS, key])
         if not found:
             raise exceptions.AuthenticationFailed(_("Invalid token."))
         row = found[0]
         users, tokens = len(user_fields), len(token_fields)
-        user = rows.instance(user_model, user_fields, row[:users], using)
-        token = rows.instance(token_model, token_fields, row[users : users + tokens], using)
+        user = statements.instance(user_model, user_fields, row[:users], using)
+        token = statements.instance(token_model, token_fields, row[users : users + tokens], using)
         token.user = user
         if not user.is_active:
             raise exceptions.AuthenticationFailed(_("User inactive or deleted."))

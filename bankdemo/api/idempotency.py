@@ -14,14 +14,13 @@ import hashlib
 import re
 
 from django.db import IntegrityError, connections, router, transaction
-from django.utils import timezone
 from rest_framework import status
 from rest_framework.response import Response
 
-from bankdemo.api import rows
 from bankdemo.api.errors import error
 from bankdemo.api.schema import IDEMPOTENCY_KEY
 from bankdemo.models import IdempotencyKey
+from eventsourcing_app.backends import statements
 
 HEADER = "Idempotency-Key"
 KEY = re.compile(IDEMPOTENCY_KEY)
@@ -78,35 +77,31 @@ _FIELDS = [IdempotencyKey._meta.get_field(name)
 
 
 def _stored(user, key: str) -> IdempotencyKey | None:
-    """The user's record of `key`, if any (one statement built once: see `rows`)."""
+    """The user's record of `key`, if any (a statement prepared once: see `statements`)."""
     using = router.db_for_read(IdempotencyKey)
     connection = connections[using]
     meta, quote = IdempotencyKey._meta, connection.ops.quote_name
     columns = ", ".join(quote(field.column) for field in _FIELDS)
     user_column, key_column = (quote(meta.get_field(name).column) for name in ("user", "key"))
-    found = rows.fetch(
+    found = statements.fetch(
         using,
         f"SELECT {columns} FROM {quote(meta.db_table)} WHERE {user_column} = %s "
         f"AND {key_column} = %s",
         [user.pk, key],
     )
-    return rows.instance(IdempotencyKey, _FIELDS, found[0], using) if found else None
+    return statements.instance(IdempotencyKey, _FIELDS, found[0], using) if found else None
 
 
 def _remember(user, key: str, fingerprint: str, response: Response) -> None:
-    rows.insert(
-        IdempotencyKey,
-        {
-            "user": user.pk,
-            "key": key,
-            "request_hash": fingerprint,
-            "status_code": response.status_code,
-            "response": response.data,
-            "headers": {h: response[h] for h in KEPT_HEADERS if h in response},
-            "created_at": timezone.now(),
-        },
-        router.db_for_write(IdempotencyKey),
+    record = IdempotencyKey(
+        user=user,
+        key=key,
+        request_hash=fingerprint,
+        status_code=response.status_code,
+        response=response.data,
+        headers={h: response[h] for h in KEPT_HEADERS if h in response},
     )
+    statements.insert(IdempotencyKey, [record], router.db_for_write(IdempotencyKey))
 
 
 # Answers a retry of the same request may change: not remembered, so the key stays free for it.

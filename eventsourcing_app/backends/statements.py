@@ -17,6 +17,7 @@ from typing import Any
 
 from django.db import connections
 from django.db.models import Field, Model
+from django.db.models.fields import AutoFieldMixin
 
 from eventsourcing_app import conf
 
@@ -101,9 +102,16 @@ def upsert(model: type[Model], rows: Sequence[Model], using: str) -> None:
     _insert_rows(model, fields, rows, using, f" ON CONFLICT ({quote(meta.pk.column)}) {action}")
 
 
-def insert(model: type[Model], rows: Sequence[Model], using: str, fields: Sequence[Field]) -> None:
-    """Insert new `rows` of `fields` (an automatic primary key left out is not read back)."""
-    _insert_rows(model, fields, rows, using, "")
+def new_row_fields(model: type[Model]) -> list[Field]:
+    """The fields an INSERT of new rows writes: all but an automatic primary key, which the
+    database hands out and which is not read back."""
+    return [field for field in model._meta.local_concrete_fields
+            if not (field.primary_key and isinstance(field, AutoFieldMixin))]  # fmt: skip
+
+
+def insert(model: type[Model], rows: Sequence[Model], using: str) -> None:
+    """Insert new `rows` (`new_row_fields`), each value prepared as `bulk_create` prepares it."""
+    _insert_rows(model, new_row_fields(model), rows, using, "")
 
 
 def _insert_rows(model, fields, rows, using: str, conflict: str) -> None:

@@ -14,7 +14,6 @@ from decimal import Decimal
 from typing import Any, ClassVar
 
 from django.db import connections, models
-from django.db.models.fields import AutoFieldMixin
 
 from eventsourcing_app.backends import statements
 from eventsourcing_app.core.errors import HandlerFailed
@@ -154,14 +153,13 @@ def _insert(model: type[models.Model], rows: list[models.Model], using: str) -> 
     Each value is what the ORM would save (`pre_save`, `get_db_prep_save`); an automatic
     primary key is left to the database and not read back."""
     connection = connections[using]
-    fields = [field for field in model._meta.local_concrete_fields
-              if not (field.primary_key and isinstance(field, AutoFieldMixin))]  # fmt: skip
     if len(rows) <= statements.SMALL_BATCH:
-        statements.insert(model, rows, using, fields)
+        statements.insert(model, rows, using)
         return
     if connection.vendor != "postgresql" or len(rows) < COPY_FROM_ROWS:
         model.objects.using(using).bulk_create(rows)
         return
+    fields = statements.new_row_fields(model)
     quote = connection.ops.quote_name
     columns = ", ".join(quote(field.column) for field in fields)
     statement = f"COPY {quote(model._meta.db_table)} ({columns}) FROM STDIN"
