@@ -13,7 +13,7 @@ import functools
 import hashlib
 import re
 
-from django.db import IntegrityError, connections, router, transaction
+from django.db import IntegrityError, OperationalError, connections, router, transaction
 from rest_framework import status
 from rest_framework.response import Response
 
@@ -58,6 +58,8 @@ def idempotent(handler):
                     response = view.handle_exception(exc)
                 if not _final(response.status_code):
                     return response  # a retry with the same key may fare otherwise: keep none
+                if transaction.get_rollback():
+                    return _unrecorded(response)
                 _remember(request.user, key, fingerprint, response)
                 return response
         except _Replay as replay:
@@ -102,6 +104,17 @@ def _remember(user, key: str, fingerprint: str, response: Response) -> None:
         headers={h: response[h] for h in KEPT_HEADERS if h in response},
     )
     statements.insert(IdempotencyKey, [record], router.db_for_write(IdempotencyKey))
+
+
+def _unrecorded(response: Response) -> Response:
+    """The answer when the command's transaction cannot commit any more: Django marks it so
+    when undoing a savepoint failed (the connection was cut as a refusal unwound). Nothing the
+    command wrote stands and its key cannot be recorded; a refusal is still the answer, but a
+    success would claim what is being rolled back, so the database's failure is raised instead
+    (answered 503 by `DatabaseUnavailableMiddleware`: the client retries with the same key)."""
+    if response.status_code >= 400:
+        return response
+    raise OperationalError("the command's transaction was lost before it could commit")
 
 
 # Answers a retry of the same request may change: not remembered, so the key stays free for it.

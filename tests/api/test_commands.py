@@ -6,11 +6,12 @@ import uuid
 from decimal import Decimal
 
 import pytest
-from django.db import connections
+from django.db import connections, transaction
 from rest_framework.test import APIClient
 
 from bankdemo import services
 from bankdemo.api import commands
+from bankdemo.domain import Refusal
 from bankdemo.models import AccountBalance, IdempotencyKey
 from eventsourcing_app.core.errors import ConcurrencyError
 from eventsourcing_app.models import Event
@@ -187,6 +188,33 @@ def test_a_conflict_is_not_remembered_under_its_key_so_the_retry_can_succeed(tel
     assert events_of(account_id) == 2
     assert post()["Idempotent-Replayed"] == "true"  # the success is remembered
     assert events_of(account_id) == 2
+
+
+@pytest.mark.parametrize("refused", [True, False], ids=["refusal", "success"])
+def test_a_command_whose_transaction_was_lost_records_no_key_and_claims_nothing(
+    teller, monkeypatch, refused
+):
+    """Undoing a savepoint on a cut connection leaves the request's transaction unable to
+    commit (Django's `needs_rollback`): a refusal is still answered, a success is not (503),
+    no key is recorded and no event stands, and never a 500."""
+    account_id = open_account(teller).json()["id"]
+    deposit = services.account_deposit
+
+    def cut_while_unwinding(**kwargs):
+        if refused:
+            transaction.set_rollback(True)
+            raise Refusal("refused as the connection was cut")
+        result = deposit(**kwargs)
+        transaction.set_rollback(True)
+        return result
+
+    monkeypatch.setattr(commands.Deposit, "service", staticmethod(cut_while_unwinding))
+    answered = teller.post(f"/api/accounts/{account_id}/deposit/", {"amount": "3.00"},
+                           format="json", HTTP_IDEMPOTENCY_KEY="lost")  # fmt: skip
+    assert answered.status_code == (422 if refused else 503)
+    assert answered.json()["code"] == ("refused" if refused else "database_unavailable")
+    assert not IdempotencyKey.objects.filter(key="lost").exists()
+    assert events_of(account_id) == 1
 
 
 def test_transfers_are_accepted_and_settled_by_the_saga(teller):
